@@ -1,0 +1,7 @@
+"""``python -m neurogen`` behaves like the ``neurogen`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""The ``neurogen`` command: wires the pipeline stages to the terminal."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import SpecError
+
+EXIT_SPEC_ERROR = 2
+
+
+def _print_error(error):
+    print(f"error: {error}", file=sys.stderr)
+
+
+def cmd_build(args):
+    from .build import build
+
+    paths = args.paths or ["specs"]
+    out = args.output or "generated"
+
+    def report(result):
+        if result.status == "error":
+            _print_error(result.error)
+        elif not args.quiet:
+            verb = "built" if result.status == "built" else "unchanged"
+            print(f"{verb:9} {result.spec_path} -> {result.module_path}")
+
+    results = build(paths, out, force=args.force, on_result=report)
+    if not results:
+        _print_error(f"no specs found in {' '.join(map(str, paths))}")
+        return EXIT_SPEC_ERROR
+    return EXIT_SPEC_ERROR if any(r.status == "error" for r in results) else 0
+
+
+def cmd_check(args):
+    from .build import collect, compile_spec
+
+    failed = False
+    specs = collect(args.paths)
+    if not specs:
+        _print_error(f"no specs found in {' '.join(args.paths)}")
+        return EXIT_SPEC_ERROR
+    for path in specs:
+        try:
+            compile_spec(path)
+        except SpecError as e:
+            _print_error(e)
+            failed = True
+        else:
+            if not args.quiet:
+                print(f"ok        {path}")
+    return EXIT_SPEC_ERROR if failed else 0
+
+
+def cmd_show(args):
+    from .build import compile_spec
+    from .show import describe
+
+    try:
+        compiled = compile_spec(args.spec)
+    except SpecError as e:
+        _print_error(e)
+        return EXIT_SPEC_ERROR
+    print(describe(compiled.model, compiled.program))
+    return 0
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="neurogen",
+        description="Compile neuron specs (TOML) into nengo neuron types and NengoDL builders.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    b = sub.add_parser("build", help="build specs into Python modules")
+    b.add_argument("paths", nargs="*", help="spec files or directories (default: specs/)")
+    b.add_argument("-o", "--output", help="output directory (default: generated/)")
+    b.add_argument("--force", action="store_true", help="rebuild even if unchanged")
+    b.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    b.set_defaults(func=cmd_build)
+
+    c = sub.add_parser("check", help="validate specs without writing anything")
+    c.add_argument("paths", nargs="+", help="spec files or directories")
+    c.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    c.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("show", help="print the analysed model and its discretized update")
+    s.add_argument("spec", type=Path)
+    s.set_defaults(func=cmd_show)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except SpecError as e:  # pragma: no cover - commands report their own
+        _print_error(e)
+        return EXIT_SPEC_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Render a model and its update program into a Python module (Jinja2 templates).
+
+The printers turn each :class:`~neurogen.discretize.Statement` into one line of
+NumPy or TensorFlow; the templates in ``templates/`` only lay those lines out.
+"""
+
+import json
+from pathlib import Path
+
+import jinja2
+import sympy as sp
+
+from . import __version__
+from .cache import TEMPLATES, cache_key
+from .discretize import T_SPIKE
+from .model import OUTPUT
+from .printers import numpy_printer, tensorflow_printer
+
+def _environment():
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    env.filters["pystr"] = python_string
+    return env
+
+
+def python_string(text):
+    """A double-quoted Python string literal for any text."""
+    return json.dumps(str(text))
+
+
+def docstring(text, indent):
+    """Escape ``text`` for use inside a triple-quoted docstring."""
+    text = str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    pad = " " * indent
+    return "\n".join((pad + line) if line.strip() else "" for line in text.splitlines())
+
+
+def _increment(target, expr, printer):
+    """``x += rest`` when ``expr`` is ``x + rest``, else None."""
+    if isinstance(expr, sp.Add) and target in expr.args:
+        rest = expr - target
+        if isinstance(rest, sp.Mul) and rest.could_extract_minus_sign():
+            return f"{target} -= {printer.doprint(-rest)}"
+        return f"{target} += {printer.doprint(rest)}"
+    return None
+
+
+def _numpy_state(s, printer):
+    target, expr = s.target, s.expr
+    if isinstance(expr, sp.Piecewise) and len(expr.args) == 2 and expr.args[1].expr == target:
+        value, mask = expr.args[0]
+        if value.free_symbols <= printer.scalars:  # e.g. voltage[spikes > 0] = 0
+            return f"{target}[{printer.doprint(mask)}] = {printer.doprint(value)}"
+    return _increment(target, expr, printer) or f"{target}[...] = {printer.doprint(expr)}"
+
+
+def tensorflow_lines(program):
+    """The NengoDL ``step`` body: every assignment rebinds a tensor."""
+    printer = tensorflow_printer()
+    lines = []
+    for s in program.statements:
+        if s.comment:
+            lines.append(f"# {s.comment}")
+        target = "output" if s.kind == "output" else str(s.target)
+        lines.append(
+            _increment(s.target, s.expr, printer) or f"{target} = {printer.doprint(s.expr)}"
+        )
+    return lines
+
+
+def distribution_code(initial):
+    """Code for a state's initial value: ``Choice([0])`` or ``Uniform(low=0, high=1)``."""
+    if isinstance(initial, (int, float)):
+        return f"Choice([{initial!r}])"
+    cls, kwargs = initial
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return f"{cls}({args})"
+
+
+def render(model, program, source, spec_path):
+    """The generated module's text (deterministic: same inputs, same bytes)."""
+    numpy_printer_ = numpy_printer()
+    numpy_printer_.scalars = set(model.param_symbols)
+    params = program.free_parameters(model)
+    states = [s for s, _, _ in model.states]
+    rate = model.rate
+    context = dict(
+        version=__version__,
+        spec_path=spec_path,
+        cache_key=cache_key(source),
+        model=model,
+        doc=docstring(_class_doc(model), 4),
+        params=model.parameters,
+        step_params=[p.name for p in params],
+        states=states,
+        state_inits=[(n, distribution_code(i)) for n, _, i in model.states],
+        base=model.binds or "nengo.neurons.NeuronType",
+        binds_module=_binds_module(model.binds),
+        numpy_step=numpy_lines(model, program, numpy_printer_),
+        tf_step=tensorflow_lines(program),
+        rate_params=sorted(str(s) for s in rate.free_symbols if str(s) != "J") if rate is not None else [],
+        numpy_rate=numpy_printer_.doprint(rate) if rate is not None else None,
+        tf_rate=tensorflow_printer().doprint(rate) if rate is not None else None,
+        stateless_output=(
+            numpy_printer_.doprint(model.output)
+            if model.output is not None and not model.states and OUTPUT not in model.output.free_symbols
+            else None
+        ),
+    )
+    return _environment().get_template("module.py.j2").render(**context)
+
+
+def numpy_lines(model, program, printer):
+    """The NumPy ``step`` body: states are updated in place, as nengo does."""
+    state_symbols = set(model.state_symbols)
+    lines = []
+    for s in program.statements:
+        if s.comment:
+            lines.append(f"# {s.comment}")
+        if s.kind == "local":
+            if s.expr in state_symbols:
+                text = f"{s.target} = {s.expr}.copy()"
+            else:
+                text = f"{s.target} = {printer.doprint(s.expr)}"
+            if s.target == T_SPIKE:
+                lines.append('with np.errstate(divide="ignore", invalid="ignore"):')
+                text = "    " + text
+            lines.append(text)
+        elif s.kind == "output":
+            lines.append(f"output[...] = {printer.doprint(s.expr)}")
+        else:
+            lines.append(_numpy_state(s, printer))
+    return lines
+
+
+def _binds_module(binds):
+    """Module to import for the bound class (``nengo`` itself is always imported)."""
+    if not binds or binds.rsplit(".", 1)[0] == "nengo":
+        return None
+    return binds.rsplit(".", 1)[0]
+
+
+def _class_doc(model):
+    lines = [model.doc.strip() or f"{model.name} neuron model."]
+    lines.append("")
+    lines.append(f"Generated by neurogen from ``{Path(model.source_path).name}``.")
+    if model.parameters:
+        lines += ["", "Parameters", "----------"]
+        for p in model.parameters:
+            lines.append(f"{p.name} : float")
+            if p.doc:
+                lines.append(f"    {p.doc}")
+        lines.append("initial_state : {str: Distribution or array_like}")
+        lines.append("    Mapping from state variables names to their desired initial value.")
+    if model.references:
+        lines += ["", "References", "----------"]
+        lines += [f".. [{i}] {ref}" for i, ref in enumerate(model.references, start=1)]
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""Plain-text description of an analysed model (``neurogen show``)."""
+
+import sympy as sp
+
+from .analysis import jacobian
+
+
+def _math(expr):
+    return sp.sstr(expr)
+
+
+def describe(model, program):
+    """Methods chosen per equation and the discretized update, in plain math."""
+    kind = "spiking" if model.spiking else "rate"
+    lines = [f"{model.name} ({kind})" + (f", binds {model.binds}" if model.binds else "")]
+    lines.append("parameters: " + ", ".join(f"{p.name}={p.value}" for p in model.parameters))
+    lines.append("states: " + ", ".join(name for name, _, _ in model.states))
+    odes = [u for u in model.dynamics + model.after_output if u.ode]
+    if odes:
+        lines.append("")
+        lines.append("equations:")
+        xs = [u.target for u in odes]
+        for u in odes:
+            lines.append(f"  d{u.target}/dt = {_math(u.expr)}")
+            method = program.methods.get(str(u.target), u.method)
+            note = " (chosen by auto)" if u.method == "auto" else ""
+            lines.append(f"    method: {method}{note}")
+        lines.append(f"  jacobian: {_math(jacobian([u.expr for u in odes], xs).tolist())}")
+    lines.append("")
+    lines.append("update per step:")
+    for s in program.statements:
+        if s.comment:
+            lines.append(f"  # {s.comment}")
+        lines.append(f"  {s.target} <- {_math(s.expr)}")
+    if model.rate is not None:
+        lines.append("")
+        lines.append(f"rate: {_math(model.rate)}")
+    return "\n".join(lines)

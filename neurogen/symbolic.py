@@ -1,0 +1,295 @@
+"""Safe parsing of spec expressions into SymPy.
+
+Expressions are parsed with :func:`ast.parse` (which never runs code) and the syntax
+tree is translated node by node into SymPy.  Only whitelisted node types, names and
+functions are accepted; everything else is a :class:`SpecError` naming the file, the
+line and the offending construct.  Spec text never reaches ``eval``, ``exec`` or
+``sympify``.
+"""
+
+import ast
+import math
+
+import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
+
+from .errors import SpecError
+
+
+class sigmoid(sp.Function):
+    """Logistic function ``1 / (1 + exp(-x))``."""
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sp.exp(-x))
+
+
+class softplus(sp.Function):
+    """``log(1 + exp(x))``, evaluated without overflow."""
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sp.log(1 + sp.exp(x))
+
+
+def _where(cond, a, b):
+    return sp.Piecewise((a, cond), (b, True))
+
+
+def _clip(x, low, high):
+    return sp.Min(sp.Max(x, low), high)
+
+
+def _heaviside(x):
+    return sp.Piecewise((1, x > 0), (0, True))
+
+
+#: name -> (SymPy constructor, number of arguments, description for the docs)
+FUNCTIONS = {
+    "exp": (sp.exp, 1, "exponential"),
+    "expm1": (expm1, 1, "exp(x) - 1, accurate near 0"),
+    "log": (sp.log, 1, "natural logarithm"),
+    "log1p": (log1p, 1, "log(1 + x), accurate near 0"),
+    "sqrt": (sp.sqrt, 1, "square root"),
+    "abs": (sp.Abs, 1, "absolute value"),
+    "sign": (sp.sign, 1, "sign (-1, 0 or 1)"),
+    "floor": (sp.floor, 1, "round down"),
+    "ceil": (sp.ceiling, 1, "round up"),
+    "sin": (sp.sin, 1, "sine"),
+    "cos": (sp.cos, 1, "cosine"),
+    "tanh": (sp.tanh, 1, "hyperbolic tangent"),
+    "sigmoid": (sigmoid, 1, "logistic function 1 / (1 + exp(-x))"),
+    "softplus": (softplus, 1, "log(1 + exp(x)) without overflow"),
+    "heaviside": (_heaviside, 1, "1 where x > 0, else 0"),
+    "min": (sp.Min, 2, "elementwise minimum"),
+    "max": (sp.Max, 2, "elementwise maximum"),
+    "clip": (_clip, 3, "clip(x, low, high) = min(max(x, low), high)"),
+    "where": (_where, 3, "where(condition, a, b): a where condition holds, else b"),
+}
+
+CONSTANTS = {"pi": sp.pi, "inf": sp.oo}
+
+_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+}
+_COMPARE = {
+    ast.Gt: sp.StrictGreaterThan,
+    ast.GtE: sp.GreaterThan,
+    ast.Lt: sp.StrictLessThan,
+    ast.LtE: sp.LessThan,
+}
+_NODE_NAMES = {
+    ast.Attribute: "attribute access",
+    ast.Subscript: "subscripts",
+    ast.Lambda: "lambdas",
+    ast.List: "lists",
+    ast.Tuple: "tuples",
+    ast.Dict: "dicts",
+    ast.Set: "sets",
+    ast.ListComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions",
+    ast.DictComp: "comprehensions",
+    ast.SetComp: "comprehensions",
+    ast.JoinedStr: "strings",
+    ast.Starred: "starred arguments",
+    ast.NamedExpr: "assignment expressions",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.IfExp: "inline if (use where(condition, a, b))",
+}
+
+
+class _Translator:
+    def __init__(self, text, symbols, path):
+        self.text = text
+        self.symbols = symbols
+        self.path = path
+
+    def fail(self, message):
+        raise SpecError(f"{message} in {self.text.where}", self.path, self.text.line)
+
+    def visit(self, node):
+        if isinstance(node, ast.Expression):
+            return self.visit(node.body)
+        if isinstance(node, ast.Constant):
+            return self.constant(node.value)
+        if isinstance(node, ast.Name):
+            return self.name(node.id)
+        if isinstance(node, ast.BinOp):
+            op = _BINOPS.get(type(node.op))
+            if op is None:
+                hint = " (use ** for powers)" if isinstance(node.op, ast.BitXor) else ""
+                self.fail(f"operator {type(node.op).__name__!r} is not allowed{hint}")
+            return op(self.number(node.left), self.number(node.right))
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                return -self.number(node.operand)
+            if isinstance(node.op, ast.UAdd):
+                return self.number(node.operand)
+            if isinstance(node.op, ast.Not):
+                return sp.Not(self.boolean(node.operand))
+            self.fail(f"operator {type(node.op).__name__!r} is not allowed")
+        if isinstance(node, ast.Compare):
+            parts = []
+            left = self.number(node.left)
+            for op, right_node in zip(node.ops, node.comparators):
+                cls = _COMPARE.get(type(op))
+                if cls is None:
+                    self.fail(f"comparison {type(op).__name__!r} is not allowed (use <, <=, >, >=)")
+                right = self.number(right_node)
+                parts.append(cls(left, right, evaluate=False))
+                left = right
+            return sp.And(*parts) if len(parts) > 1 else parts[0]
+        if isinstance(node, ast.BoolOp):
+            values = [self.boolean(v) for v in node.values]
+            return sp.And(*values) if isinstance(node.op, ast.And) else sp.Or(*values)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        self.fail(f"{_NODE_NAMES.get(type(node), type(node).__name__)} not allowed")
+
+    def constant(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            kind = "strings" if isinstance(value, (str, bytes)) else repr(value)
+            self.fail(f"{kind} not allowed")
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail("non-finite number not allowed")
+        if isinstance(value, int):
+            if abs(value) > 10**300:
+                self.fail("number too large")
+            return sp.Integer(value)
+        return sp.Float(value)
+
+    def name(self, name):
+        if name.startswith("__") or name.startswith("_"):
+            self.fail(f"name {name!r} not allowed")
+        if name in self.symbols:
+            return self.symbols[name]
+        if name in CONSTANTS:
+            return CONSTANTS[name]
+        if name in FUNCTIONS:
+            self.fail(f"function {name!r} used without arguments")
+        self.fail(f"unknown symbol {name!r}")
+
+    def call(self, node):
+        if not isinstance(node.func, ast.Name):
+            self.fail("only calls of plain function names are allowed")
+        fname = node.func.id
+        if fname not in FUNCTIONS:
+            if fname in self.symbols:
+                self.fail(f"{fname!r} is not a function")
+            self.fail(f"unknown function {fname!r}")
+        if node.keywords:
+            self.fail(f"keyword arguments not allowed in {fname}()")
+        func, nargs, _ = FUNCTIONS[fname]
+        if len(node.args) != nargs:
+            self.fail(f"{fname}() takes {nargs} argument{'s' if nargs > 1 else ''}, got {len(node.args)}")
+        if fname == "where":
+            cond, a, b = node.args
+            return func(self.boolean(cond), self.number(a), self.number(b))
+        return func(*[self.number(a) for a in node.args])
+
+    def number(self, node):
+        value = self.visit(node)
+        if isinstance(value, sp.logic.boolalg.Boolean) and not isinstance(value, sp.Symbol):
+            self.fail("a condition is used where a number is expected")
+        return value
+
+    def boolean(self, node):
+        value = self.visit(node)
+        if not isinstance(value, (sp.logic.boolalg.Boolean, sp.core.relational.Relational)):
+            self.fail("a number is used where a condition is expected")
+        return value
+
+
+def parse_expression(text, symbols, path, boolean=False):
+    """Parse ``text`` (a :class:`~neurogen.spec.Text`) into SymPy.
+
+    ``symbols`` maps the names allowed here to SymPy symbols or expressions.
+    """
+    source = text.text.strip()
+    if len(source) > 5000:
+        raise SpecError(f"expression too long in {text.where}", path, text.line)
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as e:
+        raise SpecError(f"invalid expression {source!r} in {text.where}: {e.msg}", path, text.line) from None
+    except (ValueError, MemoryError, RecursionError):
+        raise SpecError(f"invalid expression in {text.where}", path, text.line) from None
+    translator = _Translator(text, symbols, path)
+    try:
+        value = translator.boolean(tree.body) if boolean else translator.number(tree.body)
+    except RecursionError:
+        raise SpecError(f"expression nested too deeply in {text.where}", path, text.line) from None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
+        raise SpecError(f"cannot use expression in {text.where}: {e}", path, text.line) from None
+    if not boolean and (value.has(sp.zoo) or value.has(sp.nan)):
+        raise SpecError(f"expression in {text.where} is undefined (division by zero?)", path, text.line)
+    return value
+
+
+_DISTRIBUTIONS = {
+    "Uniform": ("low", "high"),
+    "Gaussian": ("mean", "std"),
+    "Exponential": ("scale", "shift", "high"),
+    "Choice": ("options",),
+}
+
+
+def parse_distribution(text, path):
+    """Parse a nengo distribution such as ``Uniform(low=0, high=1)``.
+
+    Returns ``(class_name, {arg: value})`` with plain Python numbers, so code can be
+    emitted from checked values rather than from spec text.
+    """
+    where = f"initial value of {text.where}"
+    try:
+        tree = ast.parse(text.text.strip(), mode="eval").body
+    except (SyntaxError, ValueError):
+        raise SpecError(f"invalid distribution {text.text!r} in {where}", path, text.line) from None
+    if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)):
+        raise SpecError(
+            f"{where} must be a number or a distribution such as Uniform(0, 1)", path, text.line
+        )
+    cls = tree.func.id
+    if cls not in _DISTRIBUTIONS:
+        raise SpecError(
+            f"unknown distribution {cls!r} in {where} (known: {', '.join(_DISTRIBUTIONS)})",
+            path,
+            text.line,
+        )
+    names = _DISTRIBUTIONS[cls]
+    if len(tree.args) > len(names):
+        raise SpecError(f"too many arguments to {cls} in {where}", path, text.line)
+    args = dict(zip(names, tree.args))
+    for kw in tree.keywords:
+        if kw.arg not in names or kw.arg in args:
+            raise SpecError(f"bad argument {kw.arg!r} to {cls} in {where}", path, text.line)
+        args[kw.arg] = kw.value
+
+    def literal(node):
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -literal(node.operand)
+        if isinstance(node, ast.List) and cls == "Choice":
+            return [literal(n) for n in node.elts]
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)
+            and math.isfinite(node.value)
+        ):
+            return node.value
+        raise SpecError(f"arguments of {cls} must be numbers in {where}", path, text.line)
+
+    values = {k: literal(v) for k, v in args.items()}
+    if cls == "Choice" and not values.get("options"):
+        raise SpecError(f"Choice needs a non-empty list of options in {where}", path, text.line)
+    return cls, values
