@@ -6,16 +6,18 @@ Everything here is a pure function of SymPy expressions.
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
+from .symbolic import evaluated
+
 
 def jacobian(rhs, xs):
     """Jacobian matrix of the right-hand sides ``rhs`` with respect to ``xs``."""
-    return sp.Matrix(rhs).jacobian(sp.Matrix(xs))
+    return sp.Matrix([evaluated(r) for r in rhs]).jacobian(sp.Matrix(xs))
 
 
 def is_linear(rhs, xs):
     """True when ``rhs`` is affine in all of ``xs`` (coefficients free of ``xs``)."""
     jac = jacobian([rhs], xs)
-    return not any(entry.has(*xs) for entry in jac) and _smooth(rhs, xs)
+    return not any(entry.has(*xs) for entry in jac) and _smooth(evaluated(rhs), xs)
 
 
 def is_conditionally_linear(rhs, x):
@@ -34,6 +36,7 @@ def _smooth(rhs, xs):
 
 def affine_parts(rhs, x):
     """``(a, b)`` with ``rhs == a * x + b``; requires :func:`is_conditionally_linear`."""
+    rhs = evaluated(rhs)
     a = sp.diff(rhs, x)
     b = rhs.subs(x, 0)
     return a, b
@@ -62,7 +65,7 @@ def exact_system(rhs, xs, h):
     if len(xs) == 1:
         return [exact_scalar(rhs[0], xs[0], h)]
     A = jacobian(rhs, xs)
-    b = sp.Matrix([r.subs({x: 0 for x in xs}) for r in rhs])
+    b = sp.Matrix([evaluated(r).subs({x: 0 for x in xs}) for r in rhs])
     n = len(xs)
     aug = sp.zeros(n + 1, n + 1)
     aug[:n, :n] = A

@@ -41,29 +41,30 @@ def compile_spec(path, display_path=None):
 
 def check_binding(m, parsed):
     """A bound class must exist and have the spec's states (in order) and parameters."""
-    if not m.binds:
-        return
-    line = parsed.lines.key("neuron", "binds")
-    module_name, _, cls_name = m.binds.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise SpecError(f"cannot import {module_name!r} for binds: {e}", parsed.path, line) from None
-    cls = getattr(module, cls_name, None)
     import nengo
 
-    if not (isinstance(cls, type) and issubclass(cls, nengo.neurons.NeuronType)):
-        raise SpecError(f"binds {m.binds!r} is not a nengo NeuronType", parsed.path, line)
-    ours, theirs = [s for s, _, _ in m.states], list(cls.state)
-    if ours != theirs:
-        raise SpecError(
-            f"states {ours} do not match {m.binds}.state {theirs} (names and order)",
-            parsed.path,
-            parsed.lines.section("state") or line,
-        )
-    for p in m.parameters:
-        if not hasattr(cls, p.name):
-            raise SpecError(f"{m.binds} has no parameter {p.name!r}", parsed.path, p.line)
+    for key, bound in [("binds", m.binds)] + [("also_binds", c) for c in m.also_binds]:
+        if not bound:
+            continue
+        line = parsed.lines.key("neuron", key)
+        module_name, _, cls_name = bound.rpartition(".")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            raise SpecError(f"cannot import {module_name!r} for {key}: {e}", parsed.path, line) from None
+        cls = getattr(module, cls_name, None)
+        if not (isinstance(cls, type) and issubclass(cls, nengo.neurons.NeuronType)):
+            raise SpecError(f"{key} {bound!r} is not a nengo NeuronType", parsed.path, line)
+        ours, theirs = [s for s, _, _ in m.states], list(cls.state)
+        if ours != theirs:
+            raise SpecError(
+                f"states {ours} do not match {bound}.state {theirs} (names and order)",
+                parsed.path,
+                parsed.lines.section("state") or line,
+            )
+        for p in m.parameters:
+            if not hasattr(cls, p.name):
+                raise SpecError(f"{bound} has no parameter {p.name!r}", parsed.path, p.line)
 
 
 def _display(path):

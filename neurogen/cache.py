@@ -11,9 +11,14 @@ _KEY_LINE = re.compile(r"^# neurogen-cache-key: ([0-9a-f]+)$", re.M)
 
 
 def template_hash():
-    """Hash of every template."""
+    """Hash of every template and of the compiler's own source.
+
+    Hashing the compiler too means a changed neurogen rebuilds every module even
+    when its version number did not change (as during development).
+    """
     digest = hashlib.sha256()
-    for path in sorted(TEMPLATES.glob("*.j2")):
+    package = Path(__file__).resolve().parent
+    for path in sorted(TEMPLATES.glob("*.j2")) + sorted(package.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 

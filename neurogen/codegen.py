@@ -101,11 +101,12 @@ def render(model, program, source, spec_path):
         states=states,
         state_inits=[(n, distribution_code(i)) for n, _, i in model.states],
         base=model.binds or "nengo.neurons.NeuronType",
-        binds_module=_binds_module(model.binds),
+        imports=sorted({c.rsplit(".", 1)[0] for c in model.bound_classes} - {"nengo"}),
         numpy_step=numpy_lines(model, program, numpy_printer_),
         tf_step=tensorflow_lines(program),
         rate_params=sorted(str(s) for s in rate.free_symbols if str(s) != "J") if rate is not None else [],
         numpy_rate=numpy_printer_.doprint(rate) if rate is not None else None,
+        rate_table_options=_literal(model.rate_table),
         tf_rate=tensorflow_printer().doprint(rate) if rate is not None else None,
         stateless_output=(
             numpy_printer_.doprint(model.output)
@@ -139,11 +140,11 @@ def numpy_lines(model, program, printer):
     return lines
 
 
-def _binds_module(binds):
-    """Module to import for the bound class (``nengo`` itself is always imported)."""
-    if not binds or binds.rsplit(".", 1)[0] == "nengo":
+def _literal(options):
+    """A dict literal of numbers, in a stable order."""
+    if options is None:
         return None
-    return binds.rsplit(".", 1)[0]
+    return "{" + ", ".join(f"{json.dumps(k)}: {v!r}" for k, v in options.items()) + "}"
 
 
 def _class_doc(model):

@@ -13,7 +13,8 @@ Step order (matching nengo's hand-written neurons)::
     refractory period
     updates over dt that see output    [after_output]
 
-Within one block, every update reads the values from the start of the block.
+Lines of a block run in order; a run of consecutive ODE lines is integrated
+together, each ODE reading the values from the start of the run.
 """
 
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ def _mask(expr):
 
 
 def _masked(target, value, mask):
-    return sp.Piecewise((value, mask), (target, True))
+    return sp.Piecewise((value, mask), (target, True), evaluate=False)
 
 
 def choose_method(update, block_states, path):
@@ -80,13 +81,13 @@ def choose_method(update, block_states, path):
 
 
 def integrate(updates, h, path, methods):
-    """New values for one block of updates over a step ``h``.
+    """New values for a run of ODEs over a step ``h``.
 
-    Returns ``(locals, new_values)``: helper statements (RK4 stages) and a list of
+    Returns ``(helpers, new_values)``: local statements (RK4 stages) and a list of
     ``(state, expr)``.  ODEs with the same method are integrated together; each
     group holds the other groups' states fixed over the step.
     """
-    odes = [u for u in updates if u.ode]
+    odes = updates
     block_states = [u.target for u in odes]
     chosen = {u.target: choose_method(u, block_states, path) for u in odes}
     for u in odes:
@@ -102,18 +103,35 @@ def integrate(updates, h, path, methods):
             new[u.target] = value
     for u in odes:
         method = chosen[u.target]
-        if method == "euler":
-            new[u.target] = u.target + h * u.expr
+        if method == "euler":  # written as is: x + h*f(x), f as in the spec
+            new[u.target] = sp.Add(u.target, sp.Mul(h, u.expr, evaluate=False), evaluate=False)
         elif method == "exponential_euler":
             new[u.target] = analysis.exact_scalar(u.expr, u.target, h)
     rk4 = [u for u in odes if chosen[u.target] == "rk4"]
     if rk4:
         helpers, values = _rk4([u.target for u in rk4], [u.expr for u in rk4], h)
         new.update(values)
+    return helpers, [(u.target, new[u.target]) for u in odes]
+
+
+def _block(out, updates, h, path, methods, comment):
+    """Emit a block of update lines in order; runs of ODE lines integrate together."""
+    run = []
+
+    def flush():
+        if run:
+            helpers, values = integrate(run, h, path, methods)
+            out.extend(helpers)
+            _write(out, values, comment)
+            run.clear()
+
     for u in updates:
-        if not u.ode:
-            new[u.target] = u.expr
-    return helpers, [(u.target, new[u.target]) for u in updates]
+        if u.ode:
+            run.append(u)
+            continue
+        flush()
+        out.append(Statement(u.target, u.expr, "local" if u.local else "state"))
+    flush()
 
 
 def _rk4(xs, rhs, h):
@@ -149,6 +167,7 @@ def _write(statements, values, comment):
             tmp = sp.Symbol(f"{x}_next", real=True)
             statements.append(Statement(tmp, expr, "local", comment))
             temps.append((x, tmp))
+            comment = ""
         values = temps
         comment = ""
     for x, expr in values:
@@ -164,6 +183,8 @@ def discretize(model, path=None):
 
     if model.input is not None:
         out.append(Statement(J, model.input, "local", "effective input current"))
+    for symbol, value in model.step_values:
+        out.append(Statement(symbol, value, "local"))
 
     h = DT
     if model.refractory_state is not None:
@@ -181,9 +202,7 @@ def discretize(model, path=None):
     if spike_var is not None:
         start = sp.Symbol(f"{spike_var[0]}_start", real=True)
 
-    helpers, values = integrate(model.dynamics, h, path, methods)
-    out.extend(helpers)
-    _write(out, values, "integrate the dynamics")
+    _block(out, model.dynamics, h, path, methods, "integrate the dynamics")
 
     if model.spiking:
         if model.spike_condition is not None:
@@ -209,13 +228,22 @@ def discretize(model, path=None):
         out.append(Statement(OUTPUT, model.output, "output"))
         _clamps(out, model)
 
-    helpers, values = integrate(model.after_output, DT, path, methods)
-    out.extend(helpers)
-    _write(out, values, "updates that see this step's output")
+    _block(out, model.after_output, DT, path, methods, "updates that see this step's output")
     if model.after_reset:
         mask = sp.Gt(SPIKES, 0)
         _write(out, [(u.target, _masked(u.target, u.expr, mask)) for u in model.after_reset], "reset after the update")
-    return UpdateProgram(out, methods)
+    return UpdateProgram(_prune(out), methods)
+
+
+def _prune(statements):
+    """Drop local values that no later statement reads."""
+    kept, used = [], set()
+    for s in reversed(statements):
+        if s.kind == "local" and s.target not in used:
+            continue
+        used |= s.expr.free_symbols
+        kept.append(s)
+    return kept[::-1]
 
 
 def _clamps(out, model):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .errors import SpecError
+from .spec import check_name
 from .symbolic import FUNCTIONS, parse_distribution, parse_expression
 
 J, DT, OUTPUT, SPIKES = sp.symbols("J dt output spikes", real=True)
@@ -28,6 +29,7 @@ class Update:
     ode: bool
     method: str
     line: int
+    local: bool = False  # an assignment to a step-local name rather than a state
 
 
 @dataclass
@@ -38,11 +40,13 @@ class Model:
     doc: str
     references: list
     binds: str
+    also_binds: list
     negative: bool
     parameters: list  # spec.Parameter
     states: list  # (name, symbol, initial) with initial a number or (cls, kwargs)
     symbols: dict
     input: sp.Expr = None
+    step_values: list = field(default_factory=list)  # (symbol, expr) of named expressions
     dynamics: list = field(default_factory=list)
     spike_condition: sp.Basic = None
     spike_count: sp.Expr = None
@@ -56,6 +60,7 @@ class Model:
     after_output: list = field(default_factory=list)
     after_reset: list = field(default_factory=list)
     rate: sp.Expr = None
+    rate_table: dict = None
     lines: dict = field(default_factory=dict)
 
     @property
@@ -71,8 +76,8 @@ class Model:
         return [s for _, s, _ in self.states]
 
     @property
-    def has_amplitude(self):
-        return any(p.name == "amplitude" for p in self.parameters)
+    def bound_classes(self):
+        return ([self.binds] if self.binds else []) + list(self.also_binds)
 
 
 def build_model(spec):
@@ -81,12 +86,13 @@ def build_model(spec):
     for name, _ in [(p.name, p) for p in spec.parameters] + [(s.name, s) for s in spec.states]:
         if name in FUNCTIONS:
             raise SpecError(f"name {name!r} shadows the function {name}()", path, spec.lines.key("parameters", name) or spec.lines.key("state", name))
-    if spec.binds and spec.binds.split(".")[0] not in BINDABLE_PACKAGES:
-        raise SpecError(
-            f"binds may only name classes in {', '.join(BINDABLE_PACKAGES)}, got {spec.binds!r}",
-            path,
-            spec.lines.key("neuron", "binds"),
-        )
+    for key, bound in [("binds", spec.binds)] + [("also_binds", c) for c in spec.also_binds]:
+        if bound and bound.split(".")[0] not in BINDABLE_PACKAGES:
+            raise SpecError(
+                f"{key} may only name classes in {', '.join(BINDABLE_PACKAGES)}, got {bound!r}",
+                path,
+                spec.lines.key("neuron", key),
+            )
 
     params = {p.name: sp.Symbol(p.name, real=True) for p in spec.parameters}
     states = {s.name: sp.Symbol(s.name, real=True) for s in spec.states}
@@ -95,10 +101,17 @@ def build_model(spec):
     def parse(text, names, boolean=False):
         return parse_expression(text, names, path, boolean=boolean)
 
-    # named expressions see parameters, states, J and earlier expressions
-    expressions = {}
+    # Named expressions see parameters, states, J and earlier expressions.  Those
+    # that read a state are substituted where used (so they see its current value);
+    # the others become values computed once per step, after the input.
+    expressions, step_values = {}, []
     for name, text in spec.expressions:
-        expressions[name] = parse(text, {**base, **expressions})
+        value = parse(text, {**base, **expressions})
+        if value.has(*states.values()):
+            expressions[name] = value
+        else:
+            expressions[name] = sp.Symbol(name, real=True)
+            step_values.append((expressions[name], value))
     scope = {**base, **expressions}
 
     model_states = []
@@ -116,31 +129,44 @@ def build_model(spec):
         doc=spec.doc,
         references=spec.references,
         binds=spec.binds,
+        also_binds=spec.also_binds,
         negative=spec.negative,
         parameters=spec.parameters,
         states=model_states,
         symbols={**params, **states},
+        step_values=step_values,
     )
 
     if spec.input is not None:
         model.input = parse(spec.input, scope)
 
-    def updates(equations, names, section):
+    def updates(equations, names, section, locals_allowed=False):
+        """Parse update lines; assignments to new names define step-local values."""
         result = []
         for eq in equations:
-            if eq.target not in states:
+            if eq.target in states:
+                target = states[eq.target]
+            elif locals_allowed and not eq.ode:
+                check_name(eq.target, "local value", eq.rhs.line, path)
+                if eq.target in names or eq.target in FUNCTIONS:
+                    raise SpecError(f"{section} redefines {eq.target!r}", path, eq.rhs.line)
+                target = sp.Symbol(eq.target, real=True)
+            else:
                 raise SpecError(
                     f"{section} assigns to {eq.target!r}, which is not a declared state",
                     path,
                     eq.rhs.line,
                 )
-            result.append(
-                Update(states[eq.target], parse(eq.rhs, names), eq.ode, eq.method, eq.rhs.line)
-            )
+            update = Update(target, parse(eq.rhs, names), eq.ode, eq.method, eq.rhs.line)
+            update.local = eq.target not in states
+            if update.local:
+                names[eq.target] = target
+            result.append(update)
+        _check_unique(result, path, section)
         return result
 
-    model.dynamics = updates(spec.dynamics, scope, "[dynamics]")
-    _check_unique(model.dynamics, path, "[dynamics]")
+    model.dynamics = updates(spec.dynamics, {**scope, "dt": DT}, "[dynamics]", locals_allowed=True)
+    scope.update({str(u.target): u.target for u in model.dynamics if u.local})
 
     spike = spec.spike
     if spike is not None:
@@ -178,11 +204,11 @@ def build_model(spec):
     late = {**scope, "output": OUTPUT, "dt": DT}
     if spike is not None:
         late["spikes"] = SPIKES
-    model.after_output = updates(spec.after_output, late, "[after_output]")
-    _check_unique(model.after_output, path, "[after_output]")
+    model.after_output = updates(spec.after_output, late, "[after_output]", locals_allowed=True)
     model.after_reset = updates(spec.after_reset, late, "[after_output] reset")
     if spec.rate is not None:
         model.rate = parse(spec.rate, {**params, "J": J})
+    model.rate_table = spec.rate_table
     model.lines = {
         "spike": spike.line if spike else None,
         "spike_time": spike.spike_time_line if spike else None,
@@ -192,8 +218,10 @@ def build_model(spec):
 
 
 def _check_unique(updates, path, section):
+    """Each state has at most one ODE per block."""
     seen = set()
     for u in updates:
-        if u.target in seen:
-            raise SpecError(f"{section} updates {u.target} twice", path, u.line)
-        seen.add(u.target)
+        if u.ode and u.target in seen:
+            raise SpecError(f"{section} integrates {u.target} twice", path, u.line)
+        if u.ode:
+            seen.add(u.target)

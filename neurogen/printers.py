@@ -192,9 +192,13 @@ def tensorflow_printer():
     if _TF_PRINTER is None:
         base = _tensorflow_printer_base()
         cls = type("TensorflowStepPrinter", (_TFMixin, base), {})
-        _TF_PRINTER = cls({"strict": True})
+        _TF_PRINTER = cls(SETTINGS)
     return _TF_PRINTER
 
 
 def numpy_printer():
-    return NumPyStepPrinter({"strict": True})
+    return NumPyStepPrinter(SETTINGS)
+
+
+#: keep terms and factors in the order they were written (see neurogen.symbolic)
+SETTINGS = {"strict": True, "order": "none"}

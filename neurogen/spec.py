@@ -26,7 +26,7 @@ RESERVED = frozenset(
 )
 
 SECTIONS = {
-    "neuron": {"name", "binds", "doc", "negative", "references"},
+    "neuron": {"name", "binds", "also_binds", "doc", "negative", "references"},
     "parameters": None,
     "state": None,
     "expressions": None,
@@ -34,7 +34,7 @@ SECTIONS = {
     "spike": {"condition", "count", "reset", "clamp", "refractory", "spike_time", "output"},
     "output": {"expression"},
     "after_output": {"equations", "reset"},
-    "rate": {"expression"},
+    "rate": {"expression", "table"},
 }
 PARAMETER_KEYS = {"value", "low", "high", "low_open", "high_open", "doc"}
 REFRACTORY_KEYS = {"period", "state"}
@@ -106,6 +106,7 @@ class NeuronSpec:
     source: str
     name: str
     binds: str = None
+    also_binds: list = field(default_factory=list)
     doc: str = ""
     references: list = field(default_factory=list)
     negative: bool = None
@@ -119,6 +120,7 @@ class NeuronSpec:
     after_output: list = field(default_factory=list)
     after_reset: list = field(default_factory=list)
     rate: Text = None
+    rate_table: dict = None
     lines: "LineIndex" = None
 
     @property
@@ -332,9 +334,12 @@ def parse(source, path=Path("<spec>.toml")):
     spec = NeuronSpec(path=path, source=source, name=name, lines=index)
     if "binds" in neuron:
         line = index.key("neuron", "binds")
-        spec.binds = _string(neuron["binds"], "[neuron] binds", path, line)
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+", spec.binds):
-            raise SpecError(f"binds must be a dotted class path, got {spec.binds!r}", path, line)
+        spec.binds = _class_path(neuron["binds"], "binds", path, line)
+    if "also_binds" in neuron:
+        line = index.key("neuron", "also_binds")
+        if not isinstance(neuron["also_binds"], list) or spec.binds is None:
+            raise SpecError("also_binds must be a list of class paths, next to binds", path, line)
+        spec.also_binds = [_class_path(c, "also_binds", path, line) for c in neuron["also_binds"]]
     spec.doc = _string(neuron.get("doc", ""), "[neuron] doc", path, index.key("neuron", "doc"), True)
     refs = neuron.get("references", [])
     if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
@@ -421,11 +426,48 @@ def parse(source, path=Path("<spec>.toml")):
             raise SpecError("[after_output] reset needs a [spike] section", path, index.key("after_output", "reset"))
         spec.after_reset = _equation_block(after["reset"], "after_output", "reset", index, path)
     if "rate" in data:
-        if "expression" not in data["rate"]:
-            raise SpecError("missing key 'expression' in [rate]", path, index.section("rate"))
-        line = index.key("rate", "expression")
-        spec.rate = Text(_string(data["rate"]["expression"], "[rate] expression", path, line), line, "rate")
+        rate = data["rate"]
+        if ("expression" in rate) == ("table" in rate):
+            raise SpecError("[rate] needs exactly one of 'expression' or 'table'", path, index.section("rate"))
+        if "expression" in rate:
+            line = index.key("rate", "expression")
+            spec.rate = Text(_string(rate["expression"], "[rate] expression", path, line), line, "rate")
+        else:
+            if spec.spike is None:
+                raise SpecError("[rate] table is for spiking neurons", path, index.key("rate", "table"))
+            spec.rate_table = _rate_table(rate["table"], path, index.key("rate", "table"))
     return spec
+
+
+TABLE_DEFAULTS = {"low": -10.0, "high": 100.0, "points": 256, "settle": 0.2, "duration": 1.0, "dt": 0.001}
+
+
+def _rate_table(table, path, line):
+    """Options for a simulated, tabulated f-I curve."""
+    table = _table(table, "[rate] table", path, line)
+    for key in table:
+        if key not in TABLE_DEFAULTS:
+            known = ", ".join(TABLE_DEFAULTS)
+            raise SpecError(f"unknown [rate] table key {key!r} (known: {known})", path, line)
+    options = dict(TABLE_DEFAULTS)
+    for key, value in table.items():
+        options[key] = _number(value, f"[rate] table {key}", path, line, allow_inf=False)
+    if not isinstance(options["points"], int) or not 16 <= options["points"] <= 100000:
+        raise SpecError("[rate] table points must be an integer from 16 to 100000", path, line)
+    if options["low"] >= options["high"]:
+        raise SpecError("[rate] table needs low < high", path, line)
+    if options["settle"] < 0 or options["duration"] <= 0 or options["dt"] <= 0:
+        raise SpecError("[rate] table needs settle >= 0, duration > 0 and dt > 0", path, line)
+    if (options["settle"] + options["duration"]) / options["dt"] > 1e6:
+        raise SpecError("[rate] table simulation is too long (over 1e6 steps)", path, line)
+    return options
+
+
+def _class_path(value, key, path, line):
+    value = _string(value, f"[neuron] {key}", path, line)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+", value):
+        raise SpecError(f"{key} must be a dotted class path, got {value!r}", path, line)
+    return value
 
 
 def _check_bounds(p, path):

@@ -38,15 +38,16 @@ class softplus(sp.Function):
 
 
 def _where(cond, a, b):
-    return sp.Piecewise((a, cond), (b, True))
+    # unevaluated, so SymPy does not fold nested conditions into each other
+    return sp.Piecewise((a, cond), (b, True), evaluate=False)
 
 
 def _clip(x, low, high):
-    return sp.Min(sp.Max(x, low), high)
+    return sp.Min(sp.Max(x, low, evaluate=False), high, evaluate=False)
 
 
 def _heaviside(x):
-    return sp.Piecewise((1, x > 0), (0, True))
+    return sp.Piecewise((1, sp.Gt(x, 0, evaluate=False)), (0, True), evaluate=False)
 
 
 #: name -> (SymPy constructor, number of arguments, description for the docs)
@@ -74,13 +75,31 @@ FUNCTIONS = {
 
 CONSTANTS = {"pi": sp.pi, "inf": sp.oo}
 
+# Expressions are kept unevaluated, exactly as written: printed code then performs
+# the same floating-point operations in the same order as the spec (and as nengo's
+# hand-written steps), and guards like 1 / where(j > 0, j, 1) stay guards.
+# Analysis works on `evaluated(expr)`.
 _BINOPS = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.Pow: lambda a, b: a**b,
+    ast.Add: lambda a, b: sp.Add(a, b, evaluate=False),
+    ast.Sub: lambda a, b: sp.Add(a, _negate(b), evaluate=False),
+    ast.Mult: lambda a, b: sp.Mul(a, b, evaluate=False),
+    ast.Div: lambda a, b: sp.Mul(a, sp.Pow(b, sp.Integer(-1), evaluate=False), evaluate=False),
+    ast.Pow: lambda a, b: sp.Pow(a, b, evaluate=False),
 }
+
+
+def _negate(x):
+    return -x if x.is_Number else sp.Mul(sp.Integer(-1), x, evaluate=False)
+
+
+def evaluated(expr):
+    """``expr`` with SymPy's automatic simplification applied (for analysis)."""
+    if not isinstance(expr, sp.Basic) or expr.is_Atom:
+        return expr
+    if isinstance(expr, sp.Piecewise):
+        pairs = [(evaluated(e), evaluated(c)) for e, c in expr.args]
+        return sp.Piecewise(*pairs, evaluate=False)
+    return expr.func(*[evaluated(a) for a in expr.args])
 _COMPARE = {
     ast.Gt: sp.StrictGreaterThan,
     ast.GtE: sp.GreaterThan,
@@ -132,7 +151,7 @@ class _Translator:
             return op(self.number(node.left), self.number(node.right))
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                return -self.number(node.operand)
+                return _negate(self.number(node.operand))
             if isinstance(node.op, ast.UAdd):
                 return self.number(node.operand)
             if isinstance(node.op, ast.Not):
@@ -195,7 +214,10 @@ class _Translator:
         if fname == "where":
             cond, a, b = node.args
             return func(self.boolean(cond), self.number(a), self.number(b))
-        return func(*[self.number(a) for a in node.args])
+        args = [self.number(a) for a in node.args]
+        if isinstance(func, type):  # a SymPy function: keep it unevaluated too
+            return func(*args, evaluate=False)
+        return func(*args)
 
     def number(self, node):
         value = self.visit(node)

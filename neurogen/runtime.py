@@ -1,0 +1,130 @@
+"""Run-time support imported by generated modules: tabulated f-I curves.
+
+For spiking models without a closed-form rate, the steady-state rate is measured
+once per parameter set by simulating the generated NumPy ``step`` for a vector of
+constant currents, and then interpolated.  The table is dense near the firing
+threshold: nodes sit at ``J = J_th + (high - J_th) * s**2`` for ``s`` uniform in
+``[0, 1]``, and interpolation is linear in ``s`` in both NumPy and TensorFlow, so the
+two agree and the TensorFlow version is differentiable.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_CACHE = {}
+
+
+@dataclass(frozen=True)
+class RateTable:
+    threshold: float  # firing threshold current J_th
+    high: float  # largest tabulated current
+    values: np.ndarray  # rate at each node, values[0] == 0
+
+    def __call__(self, J):
+        """Interpolated rate for currents ``J`` (NumPy)."""
+        J = np.asarray(J, dtype=float)
+        x = (J - self.threshold) / (self.high - self.threshold)
+        idx = np.sqrt(np.maximum(x, 0)) * (len(self.values) - 1)
+        i0 = np.clip(np.floor(idx).astype(int), 0, len(self.values) - 2)
+        frac = idx - i0
+        rate = self.values[i0] + frac * (self.values[i0 + 1] - self.values[i0])
+        return np.where(x > 0, rate, 0.0)
+
+
+def simulate_rates(neuron_type, J, dt=0.001, settle=0.2, duration=1.0):
+    """Steady-state rate (mean output) of ``neuron_type`` at each constant current ``J``.
+
+    Runs the NumPy ``step`` for ``settle`` seconds, then measures over ``duration``
+    seconds from the first to the last spike (accurate to ``dt`` over the window,
+    rather than to one spike as counting is).
+    """
+    J = np.asarray(J, dtype=float)
+    n = J.size
+    state = neuron_type.make_state(n, rng=np.random.RandomState(0), dtype=np.float64)
+    output = np.zeros(n)
+    settle_steps = int(round(settle / dt))
+    steps = int(round(duration / dt))
+    for _ in range(settle_steps):
+        neuron_type.step(dt, J, output, **state)
+    first = np.full(n, np.nan)
+    last = np.full(n, np.nan)
+    first_value = np.zeros(n)
+    total = np.zeros(n)
+    for i in range(steps):
+        neuron_type.step(dt, J, output, **state)
+        fired = output != 0
+        if fired.any():
+            t = (i + 1) * dt
+            new = fired & np.isnan(first)
+            first[new] = t
+            first_value[new] = output[new] * dt
+            last[fired] = t
+            total[fired] += output[fired] * dt
+    span = last - first
+    with np.errstate(invalid="ignore", divide="ignore"):
+        isi_rate = (total - first_value) / span
+    return np.where(span > 0, isi_rate, total / duration)
+
+
+def rate_table(neuron_type, low, high, points, settle, duration, dt=0.001):
+    """The :class:`RateTable` of ``neuron_type`` (cached per type and parameters)."""
+    key = (type(neuron_type), _params(neuron_type), low, high, points, settle, duration, dt)
+    table = _CACHE.get(key)
+    if table is None:
+        table = _CACHE[key] = _tabulate(neuron_type, low, high, points, settle, duration, dt)
+    return table
+
+
+def _params(neuron_type):
+    return tuple((p.name, getattr(neuron_type, p.name)) for p in neuron_type._params if p.name != "initial_state")
+
+
+def _tabulate(neuron_type, low, high, points, settle, duration, dt):
+    def rates(J):
+        return simulate_rates(neuron_type, J, dt=dt, settle=settle, duration=duration)
+
+    # bracket the threshold on a coarse grid, then refine it
+    grid = np.linspace(low, high, 256)
+    firing = rates(grid) > 0
+    if not firing.any():
+        raise ValueError(f"{neuron_type} does not fire for currents up to {high}")
+    k = int(np.argmax(firing))
+    lo = grid[max(k - 1, 0)]
+    fine = np.linspace(lo, grid[k], 256)
+    k = int(np.argmax(rates(fine) > 0))
+    threshold = fine[max(k - 1, 0)]
+    s = np.linspace(0, 1, points)
+    values = rates(threshold + (high - threshold) * s**2)
+    values[0] = 0.0
+    return RateTable(float(threshold), float(high), values)
+
+
+def stacked_tables(tables, sizes):
+    """Per-neuron arrays (thresholds, highs, values) for a group of operators."""
+    threshold = np.concatenate([np.full(n, t.threshold) for t, n in zip(tables, sizes)])
+    high = np.concatenate([np.full(n, t.high) for t, n in zip(tables, sizes)])
+    values = np.concatenate([np.tile(t.values, (n, 1)) for t, n in zip(tables, sizes)])
+    return threshold, high, values
+
+
+def tf_table_rate(J, threshold, high, values):
+    """Differentiable TensorFlow version of :meth:`RateTable.__call__`.
+
+    ``threshold`` and ``high`` have shape ``(n,)``, ``values`` ``(n, points)`` and
+    ``J`` ``(batch, n)``.
+    """
+    import tensorflow as tf
+
+    points = values.shape[1]
+    x = (J - threshold) / (high - threshold)
+    positive = x > 0
+    s = tf.where(positive, tf.sqrt(tf.where(positive, x, tf.ones_like(x))), tf.zeros_like(x))
+    idx = s * (points - 1)
+    i0 = tf.clip_by_value(tf.floor(tf.stop_gradient(idx)), 0, points - 2)
+    frac = idx - i0
+    i0 = tf.cast(i0, tf.int32)
+    # gather per neuron: values[n, i0[b, n]]
+    v0 = tf.transpose(tf.gather(values, tf.transpose(i0), axis=1, batch_dims=1))
+    v1 = tf.transpose(tf.gather(values, tf.transpose(i0 + 1), axis=1, batch_dims=1))
+    return tf.where(positive, v0 + frac * (v1 - v0), tf.zeros_like(J))
