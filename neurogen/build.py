@@ -28,7 +28,7 @@ def compile_spec(path, display_path=None):
     from . import codegen, discretize, model, spec
 
     parsed = spec.load(path)
-    m = model.build_model(parsed)
+    m = model.complete_rates(model.build_model(parsed))
     check_binding(m, parsed)
     program = discretize.discretize(m)
     text = codegen.render(m, program, parsed.source, display_path or _display(path))

@@ -12,8 +12,9 @@ import sympy as sp
 
 from . import __version__
 from .cache import TEMPLATES, cache_key
+from .spec import SURROGATES
 from .discretize import T_SPIKE
-from .model import OUTPUT
+from .model import OUTPUT, SPIKES
 from .printers import numpy_printer, tensorflow_printer
 
 def _environment():
@@ -67,11 +68,30 @@ def tensorflow_lines(program):
     for s in program.statements:
         if s.comment:
             lines.append(f"# {s.comment}")
+        if s.target == SPIKES:
+            lines.append(f"spikes = {_tf_spikes(s.expr, printer)}")
+            continue
         target = "output" if s.kind == "output" else str(s.target)
         lines.append(
             _increment(s.target, s.expr, printer) or f"{target} = {printer.doprint(s.expr)}"
         )
     return lines
+
+
+def _tf_spikes(expr, printer):
+    """``self.spike(condition, distance)`` or ``self.spike_count(count, proxy)``: the
+    builder decides whether spikes get a surrogate gradient."""
+    if isinstance(expr, sp.Piecewise):  # a spike condition
+        cond = expr.args[0].cond
+        if isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)):
+            distance = printer.doprint(sp.Add(cond.lhs, -cond.rhs))
+        elif isinstance(cond, (sp.StrictLessThan, sp.LessThan)):
+            distance = printer.doprint(sp.Add(cond.rhs, -cond.lhs))
+        else:
+            distance = "None"
+        return f"self.spike({printer.doprint(cond)}, {distance})"
+    proxy = expr.args[0] if isinstance(expr, sp.floor) else expr
+    return f"self.spike_count({printer.doprint(expr)}, {printer.doprint(proxy)})"
 
 
 def distribution_code(initial):
@@ -107,6 +127,12 @@ def render(model, program, source, spec_path):
         rate_params=sorted(str(s) for s in rate.free_symbols if str(s) != "J") if rate is not None else [],
         numpy_rate=numpy_printer_.doprint(rate) if rate is not None else None,
         rate_table_options=_literal(model.rate_table),
+        surrogates=repr(SURROGATES),
+        training_defaults=_literal(
+            {"training": t["mode"], "surrogate": t["surrogate"], "surrogate_scale": t["scale"], "smoothing": t["smoothing"]}
+        ) if (t := model.training) else None,
+        tf_threshold=tensorflow_printer().doprint(model.rate_threshold) if model.rate_threshold is not None else None,
+        threshold_params=sorted(str(s) for s in model.rate_threshold.free_symbols) if model.rate_threshold is not None else [],
         tf_rate=tensorflow_printer().doprint(rate) if rate is not None else None,
         stateless_output=(
             numpy_printer_.doprint(model.output)
@@ -144,7 +170,7 @@ def _literal(options):
     """A dict literal of numbers, in a stable order."""
     if options is None:
         return None
-    return "{" + ", ".join(f"{json.dumps(k)}: {v!r}" for k, v in options.items()) + "}"
+    return "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in options.items()) + "}"
 
 
 def _class_doc(model):

@@ -197,7 +197,8 @@ def discretize(model, path=None):
 
     spike_var = None
     if model.spike_condition is not None:
-        spike_var = analysis.threshold_of(model.spike_condition, model.state_symbols)
+        changing = [u.target for u in model.dynamics]
+        spike_var = analysis.threshold_of(model.spike_condition, model.state_symbols, changing)
     start, start_index = None, len(out)
     if spike_var is not None:
         start = sp.Symbol(f"{spike_var[0]}_start", real=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .errors import SpecError
-from .spec import check_name
+from .spec import TABLE_DEFAULTS, TRAINING_DEFAULTS, check_name
 from .symbolic import FUNCTIONS, parse_distribution, parse_expression
 
 J, DT, OUTPUT, SPIKES = sp.symbols("J dt output spikes", real=True)
@@ -61,6 +61,9 @@ class Model:
     after_reset: list = field(default_factory=list)
     rate: sp.Expr = None
     rate_table: dict = None
+    rate_threshold: sp.Expr = None
+    training: dict = None
+    rate_derived: bool = False
     lines: dict = field(default_factory=dict)
 
     @property
@@ -209,11 +212,31 @@ def build_model(spec):
     if spec.rate is not None:
         model.rate = parse(spec.rate, {**params, "J": J})
     model.rate_table = spec.rate_table
+    if spec.rate_threshold is not None:
+        model.rate_threshold = parse(spec.rate_threshold, params)
+    if model.spiking:
+        model.training = spec.training or dict(TRAINING_DEFAULTS)
     model.lines = {
         "spike": spike.line if spike else None,
         "spike_time": spike.spike_time_line if spike else None,
         "refractory": spec.lines.key("spike", "refractory") if spike else None,
     }
+    return model
+
+
+def complete_rates(model):
+    """Give every spiking model a steady-state rate: the spec's, a closed form
+    derived by SymPy, or else a simulated, tabulated f-I curve."""
+    from .analysis import derive_rate
+
+    if not model.spiking or model.rate is not None or model.rate_table is not None:
+        return model
+    derived = derive_rate(model)
+    if derived is not None:
+        model.rate, model.rate_threshold = derived
+        model.rate_derived = True
+    else:
+        model.rate_table = dict(TABLE_DEFAULTS)
     return model
 
 

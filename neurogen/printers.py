@@ -54,12 +54,20 @@ class _StepPrinterMixin:
     def _branch(self, expr):
         return self._print(expr)
 
+    def _print_Add(self, expr, order=None):
+        # SymPy puts numbers first (-1 + x); with two terms, x - 1 is the same operation
+        if _number_first(expr):
+            expr = sp.Add(*expr.args[::-1], evaluate=False)
+        return super()._print_Add(expr, order=order)
+
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
         if exp == -1:
             return f"1 / {self.parenthesize(base, 50)}"
         if exp == sp.Rational(1, 2):
             return f"{self.alias}.{self.sqrt}({self._print(base)})"
+        if exp == 2 and self.alias == "tf":  # tf.pow(x, 2) is not always x * x
+            return f"tf.math.square({self._print(base)})"
         if exp.is_Integer and exp > 0:
             return f"{self.parenthesize(base, 60)}**{exp}"
         return f"{self.alias}.{self.pow}({self._print(base)}, {self._print(exp)})"
@@ -109,6 +117,12 @@ class NumPyStepPrinter(_StepPrinterMixin, _NumPyPrinter):
         if _is_indicator(expr):
             return f"np.where({self._print(expr.args[0].cond)}, 1.0, 0.0)"
         return super()._print_Piecewise(expr)
+
+
+def _number_first(add):
+    """A two-term sum printed better the other way round: -1 + x as x - 1."""
+    a, b = add.args if len(add.args) == 2 else (None, None)
+    return a is not None and a.is_Number and not b.is_Number and not b.could_extract_minus_sign()
 
 
 def _is_indicator(expr):
@@ -165,6 +179,8 @@ class _TFMixin(_StepPrinterMixin):
         return sp.printing.str.StrPrinter._print_Mul(self, expr)
 
     def _print_Add(self, expr, order=None):
+        if _number_first(expr):
+            expr = sp.Add(*expr.args[::-1], evaluate=False)
         return sp.printing.str.StrPrinter._print_Add(self, expr, order=order)
 
     def _print_And(self, expr):

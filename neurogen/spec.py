@@ -22,7 +22,8 @@ SPIKE_TIMES = ("auto", "exact", "linear", "end")
 RESERVED = frozenset(
     """J dt output spikes t_spike delta_t self np tf nengo dtype signals state
     probeable spiking negative initial_state step rates gain_bias current make_state
-    max_rates_intercepts params amplitude_ training_step""".split()
+    max_rates_intercepts params training_step training surrogate surrogate_scale
+    smoothing training_defaults rate_table rate_table_options""".split()
 )
 
 SECTIONS = {
@@ -34,7 +35,8 @@ SECTIONS = {
     "spike": {"condition", "count", "reset", "clamp", "refractory", "spike_time", "output"},
     "output": {"expression"},
     "after_output": {"equations", "reset"},
-    "rate": {"expression", "table"},
+    "rate": {"expression", "table", "threshold"},
+    "training": {"mode", "surrogate", "scale", "smoothing"},
 }
 PARAMETER_KEYS = {"value", "low", "high", "low_open", "high_open", "doc"}
 REFRACTORY_KEYS = {"period", "state"}
@@ -121,6 +123,8 @@ class NeuronSpec:
     after_reset: list = field(default_factory=list)
     rate: Text = None
     rate_table: dict = None
+    rate_threshold: Text = None
+    training: dict = None
     lines: "LineIndex" = None
 
     @property
@@ -432,11 +436,45 @@ def parse(source, path=Path("<spec>.toml")):
         if "expression" in rate:
             line = index.key("rate", "expression")
             spec.rate = Text(_string(rate["expression"], "[rate] expression", path, line), line, "rate")
+            if "threshold" in rate:
+                line = index.key("rate", "threshold")
+                value = rate["threshold"]
+                value = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+                spec.rate_threshold = Text(_string(value, "[rate] threshold", path, line), line, "rate threshold")
         else:
             if spec.spike is None:
                 raise SpecError("[rate] table is for spiking neurons", path, index.key("rate", "table"))
             spec.rate_table = _rate_table(rate["table"], path, index.key("rate", "table"))
+        if "threshold" in rate and spec.rate is None:
+            raise SpecError("[rate] threshold goes with a rate expression", path, index.key("rate", "threshold"))
+    if "training" in data:
+        if spec.spike is None:
+            raise SpecError("[training] is for spiking neurons", path, index.section("training"))
+        spec.training = _training(data["training"], index, path)
     return spec
+
+
+SURROGATES = ("fast_sigmoid", "arctan", "sigmoid", "triangle", "exponential", "gaussian", "straight_through")
+TRAINING_DEFAULTS = {"mode": "rate", "surrogate": "fast_sigmoid", "scale": 10.0, "smoothing": 0.0}
+
+
+def _training(table, index, path):
+    """Default training options of a spiking neuron type."""
+    options = dict(TRAINING_DEFAULTS)
+    for key, value in table.items():
+        line = index.key("training", key)
+        if key == "mode":
+            if value not in ("rate", "surrogate"):
+                raise SpecError(f"[training] mode must be 'rate' or 'surrogate', got {value!r}", path, line)
+        elif key == "surrogate":
+            if value not in SURROGATES:
+                raise SpecError(f"unknown surrogate {value!r} (known: {', '.join(SURROGATES)})", path, line)
+        else:
+            value = float(_number(value, f"[training] {key}", path, line, allow_inf=False))
+            if value < 0 or (key == "scale" and value == 0):
+                raise SpecError(f"[training] {key} must be {'> 0' if key == 'scale' else '>= 0'}", path, line)
+        options[key] = value
+    return options
 
 
 TABLE_DEFAULTS = {"low": -10.0, "high": 100.0, "points": 256, "settle": 0.2, "duration": 1.0, "dt": 0.001}
