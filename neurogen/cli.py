@@ -66,6 +66,33 @@ def cmd_show(args):
     return 0
 
 
+def cmd_verify(args):
+    from .build import collect
+    from .verify import table, verify_spec
+
+    specs = collect(args.paths)
+    if not specs:
+        _print_error(f"no specs found in {' '.join(args.paths)}")
+        return EXIT_SPEC_ERROR
+    rows = []
+    for path in specs:
+        module = Path(args.generated) / f"{path.stem}.py" if args.generated else None
+        try:
+            rows.append(verify_spec(path, module, duration=args.duration))
+        except SpecError as e:
+            _print_error(e)
+            return EXIT_SPEC_ERROR
+        _progress(args, f"verified {path}")
+    print(table(rows))
+    return 0 if all(r.passed for r in rows) else 1
+
+
+def _progress(args, text):
+    """A progress line on a terminal (stderr), unless quiet."""
+    if sys.stderr.isatty() and not getattr(args, "quiet", False):
+        print(text, file=sys.stderr, flush=True)
+
+
 def parser():
     p = argparse.ArgumentParser(
         prog="neurogen",
@@ -88,6 +115,12 @@ def parser():
     s = sub.add_parser("show", help="print the analysed model and its discretized update")
     s.add_argument("spec", type=Path)
     s.set_defaults(func=cmd_show)
+    v = sub.add_parser("verify", help="check generated code against the spec and an accurate ODE solver")
+    v.add_argument("paths", nargs="+", help="spec files or directories")
+    v.add_argument("--generated", metavar="DIR", help="verify the modules in DIR instead of fresh builds")
+    v.add_argument("--duration", type=float, default=0.5, help="seconds simulated per input (default 0.5)")
+    v.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    v.set_defaults(func=cmd_verify)
     return p
 
 

@@ -1,0 +1,126 @@
+"""An accurate continuous-time reference for a model: ``scipy.integrate.solve_ivp``
+with event detection for spikes, resets applied at the event, and refractory
+periods that freeze the ``[dynamics]`` states.
+
+``output`` in ``[after_output]`` ODEs becomes an impulse of ``output * dt`` per spike
+(what a spike's ``amplitude / dt`` for one step amounts to as ``dt -> 0``).
+"""
+
+import numpy as np
+import sympy as sp
+from scipy.integrate import solve_ivp
+
+from .model import DT, OUTPUT, SPIKES, J
+from .symbolic import evaluated
+
+MODULES = [
+    {
+        "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+        "softplus": lambda x: np.logaddexp(0, x),
+        "expm1": np.expm1,
+        "log1p": np.log1p,
+    },
+    "numpy",
+]
+
+
+class Unsupported(Exception):
+    """The model has discrete-time parts with no continuous-time counterpart."""
+
+
+class Reference:
+    """Continuous-time version of ``model`` with numeric ``params`` (name -> value)."""
+
+    def __init__(self, model, params):
+        dyn = model.dynamics
+        post = model.after_output
+        if any(not u.ode for u in dyn + post):
+            raise Unsupported("assignments in [dynamics] or [after_output]")
+        if model.spike_count is not None:
+            raise Unsupported("spike counts")
+        self.model = model
+        values = {model.symbols[k]: v for k, v in params.items()}
+        names = {s: v for s, v in model.step_values}
+        effective = model.input if model.input is not None else J
+
+        def prepare(expr):
+            expr = evaluated(expr).xreplace(names).xreplace({J: effective})
+            return evaluated(expr).subs(values)
+
+        self.states = [u.target for u in dyn + post]
+        self.frozen = np.array([u in dyn for u in dyn + post])  # frozen when refractory
+        rhs = [prepare(u.expr) for u in dyn + post]
+        if model.spiking:
+            per_spike = prepare(model.spike_output.subs(SPIKES, 1) * DT)
+            jumps = [sp.diff(r, OUTPUT) * per_spike for r in rhs]
+            rhs = [r.subs(OUTPUT, 0) for r in rhs]
+            self.jump = self._fn(jumps)
+        else:
+            rhs = [r.subs(OUTPUT, prepare(model.output)) for r in rhs]
+        self.rhs = self._fn(rhs)
+        self.clamps = [(self.states.index(x), prepare(lo) if lo is not None else None, prepare(hi) if hi is not None else None) for x, lo, hi in model.clamps if x in self.states]
+        if model.spiking:
+            cond = model.spike_condition
+            if isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)):
+                distance = cond.lhs - cond.rhs
+            elif isinstance(cond, (sp.StrictLessThan, sp.LessThan)):
+                distance = cond.rhs - cond.lhs
+            else:
+                raise Unsupported("compound spike condition")
+            self.distance = self._fn([prepare(distance)])
+            self.resets = [(self.states.index(u.target), self._fn([prepare(u.expr)])) for u in model.resets if u.target in self.states]
+            self.after_resets = [(self.states.index(u.target), self._fn([prepare(u.expr)])) for u in model.after_reset if u.target in self.states]
+            self.period = float(prepare(model.refractory_period)) if model.refractory_period is not None else 0.0
+
+    def _fn(self, exprs):
+        f = sp.lambdify([J] + self.states, exprs, modules=MODULES)
+        return lambda y, current: np.array(f(current, *y), dtype=float).ravel()
+
+    def _derivative(self, t, y, current, refractory):
+        d = self.rhs(y, current(t))
+        if refractory:
+            d[self.frozen] = 0.0
+        for i, lo, hi in self.clamps:
+            if (lo is not None and y[i] <= lo and d[i] < 0) or (hi is not None and y[i] >= hi and d[i] > 0):
+                d[i] = 0.0
+        return d
+
+    def simulate(self, current, y0, t_end, rtol=1e-10, atol=1e-12, max_step=np.inf):
+        """Integrate from ``y0`` to ``t_end`` with input ``current(t)``.
+
+        Returns ``(spike_times, final_state)``.
+        """
+        t, y = 0.0, np.asarray(y0, dtype=float).copy()
+        spikes = []
+        refractory_until = -1.0
+        while t < t_end:
+            refractory = t < refractory_until
+            stop = min(refractory_until, t_end) if refractory else t_end
+            events = None
+            if self.model.spiking and not refractory:
+                events = lambda t_, y_, *args: self.distance(y_, current(t_))[0]  # noqa: E731
+                events.terminal, events.direction = True, 1
+            sol = solve_ivp(
+                self._derivative, (t, stop), y, args=(current, refractory), method="LSODA",
+                rtol=rtol, atol=atol, events=events, max_step=max_step,
+            )
+            if not sol.success:  # pragma: no cover
+                raise RuntimeError(sol.message)
+            t, y = sol.t[-1], sol.y[:, -1].copy()
+            if events is not None and sol.t_events[0].size:
+                t = sol.t_events[0][0]
+                y = sol.y_events[0][0].copy()
+                spikes.append(t)
+                y = self._spike(y, current(t))
+                refractory_until = t + self.period
+        return np.array(spikes), y
+
+    def _spike(self, y, current):
+        start = y.copy()
+        for i, f in self.resets:
+            y[i] = f(start, current)[0]
+        y = y + self.jump(y, current)
+        after = y.copy()
+        for i, f in self.after_resets:
+            y[i] = f(after, current)[0]
+        return y
