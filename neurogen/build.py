@@ -109,12 +109,13 @@ class Result:
     error: SpecError = None
 
 
-def build(paths, out_dir, force=False, on_result=None):
+def build(paths, out_dir, force=False, on_result=None, on_start=None):
     """Build each spec into ``out_dir``; return one :class:`Result` per spec.
 
     A spec whose cache key matches the module already in ``out_dir`` is skipped
     without any symbolic work, unless ``force``.  A spec with an error writes
-    nothing.
+    nothing.  ``on_start(spec_path)`` is called before each compilation and
+    ``on_result(result)`` after each spec.
     """
     out_dir = Path(out_dir)
     templates = template_hash()
@@ -126,6 +127,8 @@ def build(paths, out_dir, force=False, on_result=None):
             if not force and recorded_key(result.module_path) == cache_key(source, templates):
                 result.status = "unchanged"
             else:
+                if on_start is not None:
+                    on_start(spec_path)
                 compiled = compile_spec(spec_path)
                 write_atomic(result.module_path, compiled.text)
                 result.status = "built"

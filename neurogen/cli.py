@@ -26,7 +26,10 @@ def cmd_build(args):
             verb = "built" if result.status == "built" else "unchanged"
             print(f"{verb:9} {result.spec_path} -> {result.module_path}")
 
-    results = build(paths, out, force=args.force, on_result=report)
+    def start(path):
+        _progress(args, f"compiling {path} ...")
+
+    results = build(paths, out, force=args.force, on_result=report, on_start=start)
     if not results:
         _print_error(f"no specs found in {' '.join(map(str, paths))}")
         return EXIT_SPEC_ERROR
@@ -87,6 +90,41 @@ def cmd_verify(args):
     return 0 if all(r.passed for r in rows) else 1
 
 
+def cmd_plot(args):
+    from .plot import plot_spec
+
+    out = args.output or f"{args.spec.stem}.png"
+    try:
+        plot_spec(args.spec, out)
+    except SpecError as e:
+        _print_error(e)
+        return EXIT_SPEC_ERROR
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_new(args):
+    from .starter import starter_spec
+
+    name = args.name
+    if not name.isidentifier() or not name[0].isupper():
+        _print_error(f"neuron name {name!r} should be a CamelCase class name, such as MyNeuron")
+        return EXIT_SPEC_ERROR
+    path = Path(args.output or Path("specs") / f"{_snake(name)}.toml")
+    if path.exists() and not args.force:
+        _print_error(f"{path} exists (use --force to overwrite)")
+        return EXIT_SPEC_ERROR
+    from .build import write_atomic
+
+    write_atomic(path, starter_spec(name))
+    print(f"wrote {path}; build it with: neurogen build {path}")
+    return 0
+
+
+def _snake(name):
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
 def _progress(args, text):
     """A progress line on a terminal (stderr), unless quiet."""
     if sys.stderr.isatty() and not getattr(args, "quiet", False):
@@ -115,6 +153,17 @@ def parser():
     s = sub.add_parser("show", help="print the analysed model and its discretized update")
     s.add_argument("spec", type=Path)
     s.set_defaults(func=cmd_show)
+    pl = sub.add_parser("plot", help="plot the tuning curve, state traces and rate approximation")
+    pl.add_argument("spec", type=Path)
+    pl.add_argument("-o", "--output", help="PNG file (default: SPEC_NAME.png)")
+    pl.set_defaults(func=cmd_plot)
+
+    n = sub.add_parser("new", help="write a commented starter spec")
+    n.add_argument("name", help="class name of the new neuron type, e.g. MyNeuron")
+    n.add_argument("-o", "--output", help="spec file (default: specs/my_neuron.toml)")
+    n.add_argument("--force", action="store_true", help="overwrite an existing file")
+    n.set_defaults(func=cmd_new)
+
     v = sub.add_parser("verify", help="check generated code against the spec and an accurate ODE solver")
     v.add_argument("paths", nargs="+", help="spec files or directories")
     v.add_argument("--generated", metavar="DIR", help="verify the modules in DIR instead of fresh builds")
