@@ -42,28 +42,48 @@ def affine_parts(rhs, x):
     return a, b
 
 
-def exact_scalar(rhs, x, h):
+def exact_scalar(rhs, x, h, bounds=None):
     """Exact solution of ``dx/dt = a x + b`` over ``h`` with ``a``, ``b`` held fixed.
 
-    Written as ``x + (x - x_inf) * expm1(a h)`` with ``x_inf = -b / a``, the form
-    nengo's LIF uses, which is accurate for small ``a h``.  ``a == 0`` gives
-    ``x + b h``.
+    Written as ``x + (x + b / a) * expm1(a h)``, the form nengo's LIF uses, which is
+    accurate for small ``a h``; ``a == 0`` gives ``x + b h`` (checked at run time
+    unless the parameters' ``bounds`` rule it out).
     """
     a, b = affine_parts(rhs, x)
     if a == 0:
         return x + b * h
-    x_inf = -b / a
-    return x + (x - x_inf) * expm1(a * h)
+    if nonzero(a, bounds):
+        return x + (x + b / a) * expm1(a * h)
+    # `a` may vanish at run time: divide by a safe value and take x + b h there
+    vanishes = sp.Eq(a, 0)
+    safe_a = sp.Piecewise((1, vanishes), (a, True), evaluate=False)
+    shift = sp.Mul(b, sp.Pow(safe_a, -1, evaluate=False), evaluate=False)  # unevaluated:
+    step = sp.Mul(sp.Add(x, shift, evaluate=False), expm1(a * h), evaluate=False)  # SymPy
+    return sp.Piecewise(  # would move the division back inside the guard
+        (x + b * h, vanishes), (sp.Add(x, step, evaluate=False), True), evaluate=False
+    )
 
 
-def exact_system(rhs, xs, h):
+def nonzero(expr, bounds):
+    """True when ``expr`` cannot be zero, given parameters' ``bounds``
+    (symbol -> (low, high, low_open)), e.g. ``-1/tau`` with ``tau > 0``."""
+    replacements = {}
+    for symbol, (low, high, low_open) in (bounds or {}).items():
+        if low is not None and (low > 0 or (low == 0 and low_open)):
+            replacements[symbol] = sp.Symbol(symbol.name, positive=True)
+        elif high is not None and high < 0:
+            replacements[symbol] = sp.Symbol(symbol.name, negative=True)
+    return bool(sp.simplify(expr.xreplace(replacements)).is_nonzero)
+
+
+def exact_system(rhs, xs, h, bounds=None):
     """Exact propagator for the affine system ``dx/dt = A x + b`` over ``h``.
 
     Uses the matrix exponential of the augmented matrix ``[[A, b], [0, 0]]``.
     Returns the list of updated values.
     """
     if len(xs) == 1:
-        return [exact_scalar(rhs[0], xs[0], h)]
+        return [exact_scalar(rhs[0], xs[0], h, bounds)]
     A = jacobian(rhs, xs)
     b = sp.Matrix([evaluated(r).subs({x: 0 for x in xs}) for r in rhs])
     n = len(xs)
@@ -72,13 +92,12 @@ def exact_system(rhs, xs, h):
     aug[:n, n] = b
     prop = sp.simplify((aug * h).exp())
     state = sp.Matrix(list(xs) + [1])
-    return [sp.simplify(e) for e in (prop * state)[:n]]
-
-
-def steady_state(rhs, x):
-    """Fixed point ``x_inf = -b / a`` of an affine scalar ODE (None where ``a == 0``)."""
-    a, b = affine_parts(rhs, x)
-    return None if a == 0 else -b / a
+    values = [sp.simplify(e) for e in (prop * state)[:n]]
+    if any(v.has(sp.I) for v in values):
+        values = [sp.simplify(sp.expand_complex(v.rewrite(sp.cos))) for v in values]
+    if any(v.has(sp.I) for v in values):
+        raise NotImplementedError("complex eigenvalues")
+    return values
 
 
 def exact_time_since_crossing(rhs, x, threshold):
@@ -172,7 +191,11 @@ def derive_rate(model):
     if not (a.subs(defaults).subs(J, 2).is_negative and (x_reset - theta).subs(defaults).is_negative):
         return None  # only the leaky case with a reset below threshold is handled
     period = model.refractory_period if model.refractory_period is not None else 0
-    guarded = sp.Piecewise((z_minus_1, firing), (1, True), evaluate=False)
+    # z - 1 with its denominator guarded, so no branch divides by zero (nor has an
+    # infinite gradient in TensorFlow) where the neuron does not fire
+    numerator, denominator = sp.fraction(z_minus_1)
+    safe = sp.Piecewise((denominator, firing), (1, True), evaluate=False)
+    guarded = sp.Mul(numerator, sp.Pow(safe, -1, evaluate=False), evaluate=False)
     rate = sp.Piecewise(
         (per_spike / (period + log1p(guarded) / (-a)), firing), (0, True), evaluate=False
     )
@@ -180,3 +203,65 @@ def derive_rate(model):
     if model.input is not None:
         rate = rate.subs(J, model.input)
     return rate, (threshold_current[0] if len(threshold_current) == 1 else None)
+
+
+#: stability interval on the negative real axis: |h * lambda| <= bound
+STABILITY_BOUNDS = {"euler": 2.0, "rk4": 2.785293563405282}
+
+
+def stability_limits(updates, methods, states):
+    """``(state, method, max_dt)`` for explicit updates of ODEs affine in their state.
+
+    For ``dx/dt = a x + b`` with ``a < 0`` free of states and input, explicit Euler is
+    stable for ``dt <= 2 / -a`` and RK4 for ``dt <= 2.785 / -a``.
+    """
+    from .model import J
+
+    limits = []
+    for u in updates:
+        method = methods.get(str(u.target))
+        if not u.ode or method not in STABILITY_BOUNDS or not is_conditionally_linear(u.expr, u.target):
+            continue
+        a, _ = affine_parts(u.expr, u.target)
+        if a == 0 or a.has(J, *states):
+            continue
+        limits.append((u.target, method, sp.Float(STABILITY_BOUNDS[method]) / (-a)))
+    return limits
+
+
+def stability_warnings(model, program, dt=0.001):
+    """Messages for explicit updates that are unstable at ``dt`` (at default
+    parameters; nonlinear ODEs linearized at the initial state with J = 0)."""
+    import numpy as np
+
+    from .model import J
+
+    defaults = {model.symbols[p.name]: p.value for p in model.parameters}
+    initial = {}
+    for name, symbol, init in model.states:
+        initial[symbol] = init if isinstance(init, (int, float)) else _low(init)
+    messages = []
+    for u in model.dynamics + model.after_output:
+        method = program.methods.get(str(u.target))
+        if not u.ode or method not in STABILITY_BOUNDS:
+            continue
+        a = sp.diff(evaluated(u.expr), u.target).subs(defaults).subs(initial).subs(J, 0)
+        try:
+            a = float(a)
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(a) and a < 0 and dt * -a > STABILITY_BOUNDS[method]:
+            limit = STABILITY_BOUNDS[method] / -a
+            messages.append(
+                f"d{u.target}/dt with method {method!r} is unstable for dt > {limit:.3g} s "
+                f"(eigenvalue {a:.3g} at the default parameters); use 'exact', "
+                f"'exponential_euler' or a smaller dt"
+            )
+    return messages
+
+
+def _low(init):
+    cls, kwargs = init
+    return {"Uniform": kwargs.get("low", 0), "Gaussian": kwargs.get("mean", 0)}.get(
+        cls, (kwargs.get("options") or [0])[0]
+    )

@@ -137,7 +137,9 @@ def build(paths, out_dir, force=False, on_result=None, on_start=None):
         results.append(result)
         if on_result is not None:
             on_result(result)
-    if any(r.status == "built" for r in results) or not (out_dir / "__init__.py").exists():
+    if any(r.status == "built" for r in results) or (
+        any(r.status == "unchanged" for r in results) and not (out_dir / "__init__.py").exists()
+    ):
         write_package_init(out_dir)
     return results
 

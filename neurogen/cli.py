@@ -9,6 +9,16 @@ from .errors import SpecError
 EXIT_SPEC_ERROR = 2
 
 
+def _quiet_libraries():
+    """TensorFlow's start-up logs and NengoDL's version notice are not ours to print."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", message="This version of NengoDL has not been tested")
+    warnings.filterwarnings("ignore", message="No GPU support detected")
+
+
 def _print_error(error):
     print(f"error: {error}", file=sys.stderr)
 
@@ -37,6 +47,7 @@ def cmd_build(args):
 
 
 def cmd_check(args):
+    from .analysis import stability_warnings
     from .build import collect, compile_spec
 
     failed = False
@@ -46,13 +57,15 @@ def cmd_check(args):
         return EXIT_SPEC_ERROR
     for path in specs:
         try:
-            compile_spec(path)
+            compiled = compile_spec(path)
         except SpecError as e:
             _print_error(e)
             failed = True
-        else:
-            if not args.quiet:
-                print(f"ok        {path}")
+            continue
+        for message in stability_warnings(compiled.model, compiled.program, args.dt):
+            print(f"warning: {path}: {message}", file=sys.stderr)
+        if not args.quiet:
+            print(f"ok        {path}")
     return EXIT_SPEC_ERROR if failed else 0
 
 
@@ -147,7 +160,8 @@ def parser():
 
     c = sub.add_parser("check", help="validate specs without writing anything")
     c.add_argument("paths", nargs="+", help="spec files or directories")
-    c.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    c.add_argument("-q", "--quiet", action="store_true", help="print errors and warnings only")
+    c.add_argument("--dt", type=float, default=0.001, help="time step to check stability for (default 0.001)")
     c.set_defaults(func=cmd_check)
 
     s = sub.add_parser("show", help="print the analysed model and its discretized update")
@@ -175,6 +189,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    _quiet_libraries()
     try:
         return args.func(args)
     except KeyboardInterrupt:

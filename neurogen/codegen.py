@@ -5,6 +5,7 @@ NumPy or TensorFlow; the templates in ``templates/`` only lay those lines out.
 """
 
 import json
+import math
 from pathlib import Path
 
 import jinja2
@@ -27,7 +28,23 @@ def _environment():
         autoescape=False,
     )
     env.filters["pystr"] = python_string
+    env.filters["number"] = number_literal
+    env.filters["comment"] = comment_text
     return env
+
+
+def number_literal(value):
+    """A Python literal for a parameter value or bound, infinities included."""
+    value = float(value) if isinstance(value, float) else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return 'float("inf")' if value > 0 else '-float("inf")'
+    return repr(value)
+
+
+def comment_text(text):
+    """``text`` for a ``#`` comment: control characters escaped, so it stays one line."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def python_string(text):
@@ -134,6 +151,9 @@ def render(model, program, source, spec_path):
         tf_threshold=tensorflow_printer().doprint(model.rate_threshold) if model.rate_threshold is not None else None,
         threshold_params=sorted(str(s) for s in model.rate_threshold.free_symbols) if model.rate_threshold is not None else [],
         tf_rate=tensorflow_printer().doprint(rate) if rate is not None else None,
+        max_dt=_max_dt(program.stability, numpy_printer_),
+        runtime_imports=sorted(_runtime_imports(model, program)),
+        stability_params=sorted({str(x) for _, _, e in program.stability for x in e.free_symbols}),
         stateless_output=(
             numpy_printer_.doprint(model.output)
             if model.output is not None and not model.states and OUTPUT not in model.output.free_symbols
@@ -164,6 +184,25 @@ def numpy_lines(model, program, printer):
         else:
             lines.append(_numpy_state(s, printer))
     return lines
+
+
+def _runtime_imports(model, program):
+    """Names the module needs from neurogen.runtime."""
+    names = {"check_dt"} if program.stability else set()
+    if model.rate_table:
+        names.add("rate_table")
+    stateless = model.output is not None and not model.states
+    if not model.spiking and not model.binds and model.rate is None and not stateless:
+        names.add("settled_output")
+    return names
+
+
+def _max_dt(stability, printer):
+    """Code for the largest stable dt: min over the explicit updates' limits."""
+    if not stability:
+        return None
+    terms = [printer.doprint(expr) for _, _, expr in stability]
+    return terms[0] if len(terms) == 1 else f"min({', '.join(terms)})"
 
 
 def _literal(options):

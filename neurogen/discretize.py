@@ -43,6 +43,7 @@ class Statement:
 class UpdateProgram:
     statements: list
     methods: dict = field(default_factory=dict)  # state name -> method used
+    stability: list = field(default_factory=list)  # (state, method, max_dt expression)
 
     def free_parameters(self, model):
         """Parameters the program reads, in declaration order."""
@@ -50,10 +51,6 @@ class UpdateProgram:
         for s in self.statements:
             used |= s.expr.free_symbols
         return [p for p in model.parameters if model.symbols[p.name] in used]
-
-
-def _mask(expr):
-    return sp.Gt(SPIKES, 0) if expr is None else expr
 
 
 def _masked(target, value, mask):
@@ -80,7 +77,7 @@ def choose_method(update, block_states, path):
     return method
 
 
-def integrate(updates, h, path, methods):
+def integrate(updates, h, path, methods, bounds=None):
     """New values for a run of ODEs over a step ``h``.
 
     Returns ``(helpers, new_values)``: local statements (RK4 stages) and a list of
@@ -99,14 +96,23 @@ def integrate(updates, h, path, methods):
         xs = [u.target for u in exact]
         if any(analysis.is_linear(u.expr, xs) is False for u in exact):
             raise SpecError("exact ODEs must be jointly linear", path, exact[0].line)
-        for u, value in zip(exact, analysis.exact_system([u.expr for u in exact], xs, h)):
+        try:
+            values = analysis.exact_system([u.expr for u in exact], xs, h, bounds)
+        except NotImplementedError:
+            raise SpecError(
+                "method 'exact' cannot write this coupled linear system in real arithmetic "
+                "(complex eigenvalues); use 'rk4'",
+                path,
+                exact[0].line,
+            ) from None
+        for u, value in zip(exact, values):
             new[u.target] = value
     for u in odes:
         method = chosen[u.target]
         if method == "euler":  # written as is: x + h*f(x), f as in the spec
             new[u.target] = sp.Add(u.target, sp.Mul(h, u.expr, evaluate=False), evaluate=False)
         elif method == "exponential_euler":
-            new[u.target] = analysis.exact_scalar(u.expr, u.target, h)
+            new[u.target] = analysis.exact_scalar(u.expr, u.target, h, bounds)
     rk4 = [u for u in odes if chosen[u.target] == "rk4"]
     if rk4:
         helpers, values = _rk4([u.target for u in rk4], [u.expr for u in rk4], h)
@@ -114,13 +120,13 @@ def integrate(updates, h, path, methods):
     return helpers, [(u.target, new[u.target]) for u in odes]
 
 
-def _block(out, updates, h, path, methods, comment):
+def _block(out, updates, h, path, methods, comment, bounds):
     """Emit a block of update lines in order; runs of ODE lines integrate together."""
     run = []
 
     def flush():
         if run:
-            helpers, values = integrate(run, h, path, methods)
+            helpers, values = integrate(run, h, path, methods, bounds)
             out.extend(helpers)
             _write(out, values, comment)
             run.clear()
@@ -203,7 +209,8 @@ def discretize(model, path=None):
     if spike_var is not None:
         start = sp.Symbol(f"{spike_var[0]}_start", real=True)
 
-    _block(out, model.dynamics, h, path, methods, "integrate the dynamics")
+    bounds = {model.symbols[p.name]: (p.low, p.high, p.low_open) for p in model.parameters}
+    _block(out, model.dynamics, h, path, methods, "integrate the dynamics", bounds)
 
     if model.spiking:
         if model.spike_condition is not None:
@@ -229,11 +236,14 @@ def discretize(model, path=None):
         out.append(Statement(OUTPUT, model.output, "output"))
         _clamps(out, model)
 
-    _block(out, model.after_output, DT, path, methods, "updates that see this step's output")
+    _block(out, model.after_output, DT, path, methods, "updates that see this step's output", bounds)
     if model.after_reset:
         mask = sp.Gt(SPIKES, 0)
         _write(out, [(u.target, _masked(u.target, u.expr, mask)) for u in model.after_reset], "reset after the update")
-    return UpdateProgram(_prune(out), methods)
+    stability = analysis.stability_limits(
+        model.dynamics + model.after_output, methods, model.state_symbols
+    )
+    return UpdateProgram(_prune(out), methods, stability)
 
 
 def _prune(statements):

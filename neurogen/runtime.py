@@ -194,3 +194,26 @@ def smooth_threshold(J, threshold, sigma):
     import tensorflow as tf
 
     return threshold + sigma * tf.math.softplus((J - threshold) / sigma)
+
+
+def check_dt(neuron_type, dt):
+    """Raise a clear error when ``dt`` is beyond ``neuron_type``'s stable range."""
+    from nengo.exceptions import BuildError
+
+    limit = neuron_type.max_dt()
+    if dt > limit:
+        raise BuildError(
+            f"dt = {dt} s is too large for {neuron_type}: its explicit updates are "
+            f"stable only for dt <= {limit:.4g} s (see `neurogen check`)"
+        )
+
+
+def settled_output(neuron_type, J, dt=0.001, duration=1.0):
+    """Output of a stateful rate neuron type after ``duration`` seconds of input ``J``."""
+    J = np.asarray(J, dtype=float)
+    flat = J.reshape(-1)
+    state = neuron_type.make_state(flat.size, rng=np.random.RandomState(0), dtype=np.float64)
+    output = np.zeros(flat.size)
+    for _ in range(int(round(duration / dt))):
+        neuron_type.step(dt, flat, output, **state)
+    return output.reshape(J.shape)

@@ -218,12 +218,12 @@ def _table(value, what, path, line):
     return value
 
 
-def _unknown_keys(table, allowed, section, index, path):
+def _unknown_keys(table, allowed, section, index, path, line=None):
     for key in table:
         if key not in allowed:
-            line = index.key(section, key)
+            at = index.key(section, key) if line is None else line
             known = ", ".join(sorted(allowed))
-            raise SpecError(f"unknown key {key!r} in [{section}] (known: {known})", path, line)
+            raise SpecError(f"unknown key {key!r} in [{section}] (known: {known})", path, at)
 
 
 _EQUATION = re.compile(
@@ -363,23 +363,31 @@ def parse(source, path=Path("<spec>.toml")):
         seen[n] = what
 
     for pname, value in data.get("parameters", {}).items():
-        line = index.key("parameters", pname)
+        # `name = value`, `name = {...}` on one line, or a [parameters.name] table
+        sub = f"parameters.{pname}" if index.section(f"parameters.{pname}") else None
+        line = index.section(sub) if sub else index.key("parameters", pname)
+
+        def at(key):
+            return (index.key(sub, key) if sub else None) or line
+
         declare(pname, "parameter", line)
         if not isinstance(value, dict):
             value = {"value": value}
-        _unknown_keys(value, PARAMETER_KEYS, "parameters", index, path)
+        for key in value:
+            if key not in PARAMETER_KEYS:
+                _unknown_keys({key: 0}, PARAMETER_KEYS, sub or "parameters", index, path, at(key))
         if "value" not in value:
             raise SpecError(f"parameter {pname!r} has no 'value'", path, line)
-        p = Parameter(pname, _number(value["value"], f"parameter {pname!r} value", path, line), line)
+        p = Parameter(pname, _number(value["value"], f"parameter {pname!r} value", path, at("value")), line)
         for bound in ("low", "high"):
             if bound in value:
-                setattr(p, bound, _number(value[bound], f"parameter {pname!r} {bound}", path, line))
+                setattr(p, bound, _number(value[bound], f"parameter {pname!r} {bound}", path, at(bound)))
         for flag in ("low_open", "high_open"):
             if flag in value:
                 if not isinstance(value[flag], bool):
-                    raise SpecError(f"parameter {pname!r} {flag} must be true or false", path, line)
+                    raise SpecError(f"parameter {pname!r} {flag} must be true or false", path, at(flag))
                 setattr(p, flag, value[flag])
-        p.doc = _string(value.get("doc", ""), f"parameter {pname!r} doc", path, line, True)
+        p.doc = _string(value.get("doc", ""), f"parameter {pname!r} doc", path, at("doc"), True)
         _check_bounds(p, path)
         spec.parameters.append(p)
 

@@ -253,8 +253,14 @@ def parse_expression(text, symbols, path, boolean=False):
         raise SpecError(f"expression nested too deeply in {text.where}", path, text.line) from None
     except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
         raise SpecError(f"cannot use expression in {text.where}: {e}", path, text.line) from None
-    if not boolean and (value.has(sp.zoo) or value.has(sp.nan)):
+    try:
+        check = evaluated(value)
+    except (TypeError, ValueError, ZeroDivisionError) as e:
+        raise SpecError(f"cannot use expression in {text.where}: {e}", path, text.line) from None
+    if check.has(sp.zoo, sp.nan):
         raise SpecError(f"expression in {text.where} is undefined (division by zero?)", path, text.line)
+    if not boolean and check.has(sp.I):
+        raise SpecError(f"expression in {text.where} is complex (square root of a negative?)", path, text.line)
     return value
 
 

@@ -1,0 +1,129 @@
+"""Shared helpers for the neurogen test suite.
+
+* puts the repository root on ``sys.path`` so ``import neurogen`` and
+  ``import generated.lif`` work without installing anything;
+* ``build_module`` fixture: compile a spec written inline in a test and import it;
+* ``SPECS``: the bundled specs and the nengo classes they must reproduce.  Add a
+  spec to every parity / NengoDL test by appending one row.
+"""
+
+import importlib
+import importlib.util
+import itertools
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import nengo
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from neurogen.build import build  # noqa: E402
+
+
+class Row(NamedTuple):
+    """One bundled spec and the nengo class it reproduces.
+
+    ``reference``: the nengo class whose ``step``/``rates``/... the generated class
+    must match.  ``params``: non-default keyword sets to test besides the defaults.
+    ``inputs``: optional currents of interest (thresholds) for the parity inputs;
+    ``None`` uses the generic mix in :func:`parity_currents`.
+    """
+
+    reference: type
+    params: list
+    inputs: tuple = None
+
+
+#: module name in ``generated/`` -> Row(reference class, [non-default kwargs, ...]).
+#: A plain ``(reference, [kwargs, ...])`` tuple works too.
+SPECS = {
+    "lif": Row(
+        nengo.LIF,
+        [
+            dict(tau_rc=0.05, tau_ref=0.005, min_voltage=-1, amplitude=0.5),
+            dict(tau_rc=0.01, tau_ref=0.0, min_voltage=-0.5),
+        ],
+    ),
+    "lif_rate": Row(nengo.LIFRate, [dict(tau_rc=0.05, tau_ref=0.005, amplitude=0.5)]),
+    "spiking_rectified_linear": Row(nengo.SpikingRectifiedLinear, [dict(amplitude=0.3)]),
+    "rectified_linear": Row(nengo.RectifiedLinear, [dict(amplitude=0.3)]),
+    "sigmoid": Row(nengo.Sigmoid, [dict(tau_ref=0.01)]),
+    "tanh": Row(nengo.Tanh, [dict(tau_ref=0.01)]),
+}
+
+
+def spec_rows():
+    """``(module name, Row)`` for every entry of :data:`SPECS`."""
+    return [(name, Row(*row)) for name, row in SPECS.items()]
+
+
+def param_cases():
+    """``(module name, Row, kwargs)`` for the defaults and every non-default set."""
+    cases = []
+    for name, row in spec_rows():
+        for i, kwargs in enumerate([{}] + list(row.params)):
+            cases.append(pytest.param(name, row, kwargs, id=f"{name}-{'default' if i == 0 else f'p{i}'}"))
+    return cases
+
+
+def generated_module(name):
+    """The bundled generated module ``generated.<name>``."""
+    return importlib.import_module(f"generated.{name}")
+
+
+_counter = itertools.count()
+
+
+def _import_file(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+@pytest.fixture
+def build_module():
+    """``build_module(tmp_path, toml_text, name="m")`` -> the imported module.
+
+    Writes ``tmp_path/specs/<name>.toml``, builds it into ``tmp_path/out`` and imports
+    the result under a unique module name.  NengoDL builder registrations made by the
+    import and the ``sys.modules`` entries are undone after the test.
+    """
+    try:
+        from nengo_dl.neuron_builders import SimNeuronsBuilder
+
+        impl = SimNeuronsBuilder.TF_NEURON_IMPL
+        saved = dict(impl)
+    except ImportError:  # pragma: no cover
+        impl = saved = None
+    imported = []
+
+    def _build(tmp_path, toml_text, name="m"):
+        spec_dir = Path(tmp_path) / "specs"
+        spec_dir.mkdir(parents=True, exist_ok=True)
+        spec = spec_dir / f"{name}.toml"
+        spec.write_text(toml_text, encoding="utf-8")
+        results = build([spec], Path(tmp_path) / "out", force=True)
+        assert len(results) == 1
+        result = results[0]
+        assert result.status == "built", f"{spec}: {result.status}: {result.error}"
+        module_name = f"_neurogen_test_{name}_{next(_counter)}"
+        imported.append(module_name)
+        return _import_file(result.module_path, module_name)
+
+    yield _build
+
+    for module_name in imported:
+        sys.modules.pop(module_name, None)
+    if impl is not None:
+        impl.clear()
+        impl.update(saved)
