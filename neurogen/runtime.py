@@ -21,15 +21,54 @@ class RateTable:
     high: float  # largest tabulated current
     values: np.ndarray  # rate at each node, values[0] == 0
 
+    @property
+    def currents(self):
+        """The currents of the table's nodes."""
+        s = np.linspace(0, 1, len(self.values))
+        return self.threshold + (self.high - self.threshold) * s**2
+
+    @property
+    def slope(self):
+        """Mean slope over the top tenth of the table, used above ``high`` (a step
+        model's f-I curve is a staircase at high rates, so one segment can be flat)."""
+        J, k = self.currents, _slope_start(len(self.values))
+        return (self.values[-1] - self.values[k]) / (J[-1] - J[k])
+
     def __call__(self, J):
         """Interpolated rate for currents ``J`` (NumPy)."""
         J = np.asarray(J, dtype=float)
         x = (J - self.threshold) / (self.high - self.threshold)
-        idx = np.sqrt(np.maximum(x, 0)) * (len(self.values) - 1)
+        idx = np.sqrt(np.clip(x, 0, 1)) * (len(self.values) - 1)
         i0 = np.clip(np.floor(idx).astype(int), 0, len(self.values) - 2)
         frac = idx - i0
         rate = self.values[i0] + frac * (self.values[i0 + 1] - self.values[i0])
+        rate = np.where(x > 1, self.values[-1] + (J - self.high) * self.slope, rate)
         return np.where(x > 0, rate, 0.0)
+
+    def current(self, rate):
+        """The current that gives ``rate`` (inverse of the table)."""
+        rate = np.asarray(rate, dtype=float)
+        values = np.maximum.accumulate(self.values)  # monotone for inversion
+        J = np.interp(rate, values, self.currents)
+        return np.where(rate > values[-1], self.high + (rate - values[-1]) / self.slope, J)
+
+    def gain_bias(self, max_rates, intercepts):
+        """Gain and bias so that firing starts at ``intercepts`` and reaches
+        ``max_rates`` at x = 1 (``J = gain * x + bias``)."""
+        max_rates = np.asarray(np.atleast_1d(max_rates), dtype=float)
+        intercepts = np.asarray(np.atleast_1d(intercepts), dtype=float)
+        J_top = self.current(max_rates)
+        gain = (J_top - self.threshold) / (1 - intercepts)
+        return gain, self.threshold - gain * intercepts
+
+    def max_rates_intercepts(self, gain, bias):
+        """The inverse of :meth:`gain_bias`."""
+        gain, bias = np.asarray(gain, dtype=float), np.asarray(bias, dtype=float)
+        return self(gain + bias), (self.threshold - bias) / gain
+
+
+def _slope_start(points):
+    return points - 1 - max(1, points // 10)
 
 
 def simulate_rates(neuron_type, J, dt=0.001, settle=0.2, duration=1.0):
@@ -118,8 +157,8 @@ def tf_table_rate(J, threshold, high, values):
 
     points = values.shape[1]
     x = (J - threshold) / (high - threshold)
-    positive = x > 0
-    s = tf.where(positive, tf.sqrt(tf.where(positive, x, tf.ones_like(x))), tf.zeros_like(x))
+    inside = (x > 0) & (x <= 1)
+    s = tf.where(inside, tf.sqrt(tf.where(inside, x, tf.ones_like(x))), tf.zeros_like(x))
     idx = s * (points - 1)
     i0 = tf.clip_by_value(tf.floor(tf.stop_gradient(idx)), 0, points - 2)
     frac = idx - i0
@@ -127,7 +166,12 @@ def tf_table_rate(J, threshold, high, values):
     # gather per neuron: values[n, i0[b, n]]
     v0 = tf.transpose(tf.gather(values, tf.transpose(i0), axis=1, batch_dims=1))
     v1 = tf.transpose(tf.gather(values, tf.transpose(i0 + 1), axis=1, batch_dims=1))
-    return tf.where(positive, v0 + frac * (v1 - v0), tf.zeros_like(J))
+    # above the table: continue with the slope of its top tenth (RateTable.slope)
+    k = _slope_start(points)
+    span = 1 - (k / (points - 1)) ** 2
+    slope = (values[:, -1] - values[:, k]) / ((high - threshold) * span)
+    above = values[:, -1] + (J - high) * slope
+    return tf.where(x > 1, above, tf.where(inside, v0 + frac * (v1 - v0), tf.zeros_like(J)))
 
 
 #: Surrogate derivatives of the spike (Heaviside) function, as functions of the

@@ -69,7 +69,7 @@ def test_step_matches_reference(name, row, kwargs):
     for step in range(N_STEPS):
         J = J0 * (1 + 0.01 * noise.randn(n)) + 0.02 * noise.randn(n)
         with np.errstate(all="ignore"):  # e.g. exp(-J) overflows for J = -1e3
-            ref.step(DT, J.copy(), out_ref, **s_ref)
+            getattr(ref, row.step)(DT, J.copy(), out_ref, **s_ref)
             ours.step(DT, J.copy(), out_ours, **s_ours)
         np.testing.assert_allclose(
             out_ours, out_ref, rtol=0, atol=1e-6, err_msg=f"{name} {kwargs}: output, step {step}"
@@ -78,7 +78,8 @@ def test_step_matches_reference(name, row, kwargs):
             np.testing.assert_allclose(
                 s_ours[key], s_ref[key], rtol=0, atol=1e-6, err_msg=f"{name} {kwargs}: {key}, step {step}"
             )
-        spikes += out_ref != 0
+        if step >= N_STEPS // 2:  # after start-up (every Izhikevich neuron spikes at once)
+            spikes += out_ref != 0
 
     assert np.all(np.isfinite(out_ref))
     if ref.spiking:
@@ -113,6 +114,8 @@ def _tuning(ref, n, rng):
 
 @pytest.mark.parametrize("name, row, kwargs", param_cases())
 def test_tuning_curves_match_reference(name, row, kwargs):
+    if not row.same_rates:
+        pytest.skip("neurogen's rates differ on purpose (adaptation-aware / tabulated)")
     mod = generated_module(name)
     ours, ref = mod.NEURON_TYPE(**kwargs), row.reference(**kwargs)
     rng = np.random.RandomState(3)
