@@ -29,8 +29,8 @@ class RateTable:
 
     @property
     def slope(self):
-        """Mean slope over the top tenth of the table, used above ``high`` (a step
-        model's f-I curve is a staircase at high rates, so one segment can be flat)."""
+        """Mean slope over the table's upper half (in s), used above ``high``: a step
+        model's f-I curve is a staircase at high rates, so a short span can be flat."""
         J, k = self.currents, _slope_start(len(self.values))
         return (self.values[-1] - self.values[k]) / (J[-1] - J[k])
 
@@ -68,7 +68,7 @@ class RateTable:
 
 
 def _slope_start(points):
-    return points - 1 - max(1, points // 10)
+    return (points - 1) // 2
 
 
 def simulate_rates(neuron_type, J, dt=0.001, settle=0.2, duration=1.0):
@@ -166,7 +166,7 @@ def tf_table_rate(J, threshold, high, values):
     # gather per neuron: values[n, i0[b, n]]
     v0 = tf.transpose(tf.gather(values, tf.transpose(i0), axis=1, batch_dims=1))
     v1 = tf.transpose(tf.gather(values, tf.transpose(i0 + 1), axis=1, batch_dims=1))
-    # above the table: continue with the slope of its top tenth (RateTable.slope)
+    # above the table: continue with the slope of its upper half (RateTable.slope)
     k = _slope_start(points)
     span = 1 - (k / (points - 1)) ** 2
     slope = (values[:, -1] - values[:, k]) / ((high - threshold) * span)
