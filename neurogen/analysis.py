@@ -66,9 +66,9 @@ def exact_scalar(rhs, x, h, bounds=None):
 
 def nonzero(expr, bounds):
     """True when ``expr`` cannot be zero, given parameters' ``bounds``
-    (symbol -> (low, high, low_open)), e.g. ``-1/tau`` with ``tau > 0``."""
+    (symbol -> (low, high, low_open, default)), e.g. ``-1/tau`` with ``tau > 0``."""
     replacements = {}
-    for symbol, (low, high, low_open) in (bounds or {}).items():
+    for symbol, (low, high, low_open, _) in (bounds or {}).items():
         if low is not None and (low > 0 or (low == 0 and low_open)):
             replacements[symbol] = sp.Symbol(symbol.name, positive=True)
         elif high is not None and high < 0:
@@ -152,6 +152,8 @@ def derive_rate(model):
     if model.spike_condition is None or len(model.dynamics) != 1:
         return None
     (ode,) = model.dynamics
+    if ode.method not in ("exact", "auto"):
+        return None  # the step's rate is that of its (inexact) method: tabulate it
     states = model.state_symbols
     found = threshold_of(model.spike_condition, states, [ode.target])
     if found is None or not ode.ode or found[0] != ode.target or found[1].has(*states):

@@ -27,6 +27,7 @@ from .model import DT, OUTPUT, SPIKES, J
 
 DELTA_T = sp.Symbol("delta_t", real=True)
 T_SPIKE = sp.Symbol("t_spike", real=True)
+SPIKED = sp.Symbol("spiked")  # boolean mask of the neurons that spiked
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Statement:
     expr: sp.Basic
     kind: str
     comment: str = ""
+    line: int = None  # spec line of a user-defined local value
 
 
 @dataclass
@@ -92,6 +94,17 @@ def integrate(updates, h, path, methods, bounds=None):
     new, helpers = {}, []
 
     exact = [u for u in odes if chosen[u.target] == "exact"]
+    if len(exact) > 1 and not _well_defined(exact, h, bounds):
+        if any(u.method == "exact" for u in exact):
+            raise SpecError(
+                "method 'exact' gives no real closed form for this coupled linear system "
+                "at the default parameters (complex eigenvalues); use 'rk4'",
+                path,
+                exact[0].line,
+            )
+        for u in exact:  # auto: integrate the coupled system numerically instead
+            chosen[u.target] = methods[str(u.target)] = "rk4"
+        exact = []
     if exact:
         xs = [u.target for u in exact]
         if any(analysis.is_linear(u.expr, xs) is False for u in exact):
@@ -120,6 +133,25 @@ def integrate(updates, h, path, methods, bounds=None):
     return helpers, [(u.target, new[u.target]) for u in odes]
 
 
+def _well_defined(exact, h, bounds):
+    """Whether the coupled propagator is real and finite at the default parameters."""
+    xs = [u.target for u in exact]
+    try:
+        values = analysis.exact_system([u.expr for u in exact], xs, h, bounds)
+    except NotImplementedError:
+        return False
+    point = {symbol: default for symbol, (_, _, _, default) in (bounds or {}).items()}
+    point.update({x: 0.5 + 0.1 * i for i, x in enumerate(xs)})
+    point.update({h: 0.001, J: 1.5})
+    for value in values:
+        value = value.subs(point)
+        value = value.subs({s: 0.7 for s in value.free_symbols})  # other states, held fixed
+        number = complex(sp.N(value))
+        if not (abs(number.imag) < 1e-9 * max(1.0, abs(number.real)) and abs(number.real) < 1e300):
+            return False
+    return True
+
+
 def _block(out, updates, h, path, methods, comment, bounds):
     """Emit a block of update lines in order; runs of ODE lines integrate together."""
     run = []
@@ -136,7 +168,7 @@ def _block(out, updates, h, path, methods, comment, bounds):
             run.append(u)
             continue
         flush()
-        out.append(Statement(u.target, u.expr, "local" if u.local else "state"))
+        out.append(Statement(u.target, u.expr, "local" if u.local else "state", line=u.line if u.local else None))
     flush()
 
 
@@ -209,7 +241,7 @@ def discretize(model, path=None):
     if spike_var is not None:
         start = sp.Symbol(f"{spike_var[0]}_start", real=True)
 
-    bounds = {model.symbols[p.name]: (p.low, p.high, p.low_open) for p in model.parameters}
+    bounds = {model.symbols[p.name]: (p.low, p.high, p.low_open, p.value) for p in model.parameters}
     _block(out, model.dynamics, h, path, methods, "integrate the dynamics", bounds)
 
     if model.spiking:
@@ -219,7 +251,8 @@ def discretize(model, path=None):
             spikes = model.spike_count
         out.append(Statement(SPIKES, spikes, "local", "spikes this step"))
         out.append(Statement(OUTPUT, model.spike_output, "output"))
-        mask = sp.Gt(SPIKES, 0)
+        out.append(Statement(SPIKED, sp.Gt(SPIKES, 0), "local"))
+        mask = SPIKED
         if model.refractory_state is not None:
             t_spike = _spike_time(model, spike_var, start, h, methods, path)
             if start is not None and t_spike.has(start):
@@ -238,19 +271,26 @@ def discretize(model, path=None):
 
     _block(out, model.after_output, DT, path, methods, "updates that see this step's output", bounds)
     if model.after_reset:
-        mask = sp.Gt(SPIKES, 0)
+        mask = SPIKED
         _write(out, [(u.target, _masked(u.target, u.expr, mask)) for u in model.after_reset], "reset after the update")
     stability = analysis.stability_limits(
         model.dynamics + model.after_output, methods, model.state_symbols
     )
-    return UpdateProgram(_prune(out), methods, stability)
+    return UpdateProgram(_prune(out, path), methods, stability)
 
 
-def _prune(statements):
-    """Drop local values that no later statement reads."""
+def _prune(statements, path):
+    """Drop local values that no later statement reads (an unused value the spec
+    defined itself is an error: most likely a misspelled state)."""
     kept, used = [], set()
     for s in reversed(statements):
         if s.kind == "local" and s.target not in used:
+            if s.line is not None:
+                raise SpecError(
+                    f"{s.target!s} is assigned but never used: not a declared state (misspelled?)",
+                    path,
+                    s.line,
+                )
             continue
         used |= s.expr.free_symbols
         kept.append(s)

@@ -86,9 +86,6 @@ class Model:
 def build_model(spec):
     """Parse every expression of ``spec`` and check how names are used."""
     path = spec.path
-    for name, _ in [(p.name, p) for p in spec.parameters] + [(s.name, s) for s in spec.states]:
-        if name in FUNCTIONS:
-            raise SpecError(f"name {name!r} shadows the function {name}()", path, spec.lines.key("parameters", name) or spec.lines.key("state", name))
     for key, bound in [("binds", spec.binds)] + [("also_binds", c) for c in spec.also_binds]:
         if bound and bound.split(".")[0] not in BINDABLE_PACKAGES:
             raise SpecError(
@@ -116,6 +113,7 @@ def build_model(spec):
             expressions[name] = sp.Symbol(name, real=True)
             step_values.append((expressions[name], value))
     scope = {**base, **expressions}
+    step_names = {str(symbol) for symbol, _ in step_values}
 
     model_states = []
     for s in spec.states:
@@ -140,8 +138,8 @@ def build_model(spec):
         step_values=step_values,
     )
 
-    if spec.input is not None:
-        model.input = parse(spec.input, scope)
+    if spec.input is not None:  # computed first: it cannot read step values
+        model.input = parse(spec.input, {k: v for k, v in scope.items() if k not in step_names})
 
     def updates(equations, names, section, locals_allowed=False):
         """Parse update lines; assignments to new names define step-local values."""
@@ -151,7 +149,7 @@ def build_model(spec):
                 target = states[eq.target]
             elif locals_allowed and not eq.ode:
                 check_name(eq.target, "local value", eq.rhs.line, path)
-                if eq.target in names or eq.target in FUNCTIONS:
+                if eq.target in names:
                     raise SpecError(f"{section} redefines {eq.target!r}", path, eq.rhs.line)
                 target = sp.Symbol(eq.target, real=True)
             else:
@@ -197,8 +195,8 @@ def build_model(spec):
         model.spike_time = spike.spike_time
         if spike.output is not None:
             model.spike_output = parse(spike.output, {**params, "spikes": SPIKES, "dt": DT})
-        elif "amplitude" in params:
-            model.spike_output = params["amplitude"] / DT * SPIKES
+        elif "amplitude" in params:  # spikes * (amplitude / dt), as nengo writes it
+            model.spike_output = sp.Mul(SPIKES, params["amplitude"] / DT, evaluate=False)
         else:
             model.spike_output = SPIKES / DT
     else:

@@ -23,8 +23,11 @@ RESERVED = frozenset(
     """J dt output spikes t_spike delta_t self np tf nengo dtype signals state
     probeable spiking negative initial_state step rates gain_bias current make_state
     max_rates_intercepts params training_step training surrogate surrogate_scale
-    smoothing training_defaults rate_table rate_table_options""".split()
+    smoothing training_defaults rate_table rate_table_options spiked pi inf""".split()
 )
+#: names of the compiler's temporaries: RK4 stages, values before an update, and
+#: values computed before they are written back
+TEMPORARY = re.compile(r"^k[1-4]_|_start$|_next$")
 
 SECTIONS = {
     "neuron": {"name", "binds", "also_binds", "doc", "negative", "references"},
@@ -190,6 +193,17 @@ def check_name(name, what, line, path):
         raise SpecError(f"{what} name {name!r} may not start with an underscore", path, line)
     if name in RESERVED:
         raise SpecError(f"{what} name {name!r} is reserved", path, line)
+    if TEMPORARY.search(name):
+        raise SpecError(
+            f"{what} name {name!r} is reserved for the compiler's temporaries "
+            "(k1_..k4_ prefixes, _start and _next suffixes)",
+            path,
+            line,
+        )
+    from .symbolic import FUNCTIONS
+
+    if name in FUNCTIONS:
+        raise SpecError(f"{what} name {name!r} shadows the function {name}()", path, line)
 
 
 def _number(value, what, path, line, allow_inf=True):
@@ -579,6 +593,12 @@ def _spike(table, index, path):
         spike.refractory_state = _string(ref["state"], "refractory state", path, rline)
     if "spike_time" in table:
         spike.spike_time_line = index.key("spike", "spike_time")
+        if "refractory" not in table:
+            raise SpecError(
+                "spike_time sets when a refractory period starts: it needs 'refractory'",
+                path,
+                spike.spike_time_line,
+            )
         value = _string(table["spike_time"], "[spike] spike_time", path, spike.spike_time_line)
         if value not in SPIKE_TIMES:
             raise SpecError(
