@@ -23,16 +23,9 @@ the TensorFlow ops each step creates.
 
 import argparse
 import os
-import statistics
-import sys
 import time
-import warnings
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-warnings.filterwarnings("ignore", message="This version of NengoDL has not been tested")
-warnings.filterwarnings("ignore", message="No GPU support detected")
+from common import paired_ratio as _paired, timed
 
 import nengo  # noqa: E402
 import nengo_dl  # noqa: E402
@@ -66,9 +59,7 @@ def make_sim(kind, n, minibatch, seed=0):
 
 
 def time_run(sim, steps):
-    start = time.perf_counter()
-    sim.run_steps(steps)
-    return time.perf_counter() - start
+    return timed(lambda: sim.run_steps(steps))
 
 
 def bench_sims(n, minibatch, steps, repeats):
@@ -148,7 +139,7 @@ def bench_steps(n, minibatch, steps, repeats):
 
 def paired_ratio(times):
     """Median over rounds of generated / native (each round ran both back to back)."""
-    return statistics.median(g / n for g, n in zip(times["generated"], times["native"]))
+    return _paired(times, "generated", "native")
 
 
 def row(n, mb, times):

@@ -150,11 +150,15 @@ def stacked_tables(tables, sizes):
 def tf_table_rate(J, threshold, high, values):
     """Differentiable TensorFlow version of :meth:`RateTable.__call__`.
 
-    ``threshold`` and ``high`` have shape ``(n,)``, ``values`` ``(n, points)`` and
-    ``J`` ``(batch, n)``.
+    ``J`` has shape ``(batch, n)``; one table has scalar ``threshold`` and ``high``
+    and ``values`` of shape ``(points,)``, per-neuron tables ``(n,)`` and
+    ``(n, points)``.
     """
     import tensorflow as tf
 
+    shared = len(values.shape) == 1
+    if shared:
+        values = values[None, :]
     points = values.shape[1]
     x = (J - threshold) / (high - threshold)
     inside = (x > 0) & (x <= 1)
@@ -163,9 +167,11 @@ def tf_table_rate(J, threshold, high, values):
     i0 = tf.clip_by_value(tf.floor(tf.stop_gradient(idx)), 0, points - 2)
     frac = idx - i0
     i0 = tf.cast(i0, tf.int32)
-    # gather per neuron: values[n, i0[b, n]]
-    v0 = tf.transpose(tf.gather(values, tf.transpose(i0), axis=1, batch_dims=1))
-    v1 = tf.transpose(tf.gather(values, tf.transpose(i0 + 1), axis=1, batch_dims=1))
+    if shared:
+        v0, v1 = tf.gather(values[0], i0), tf.gather(values[0], i0 + 1)
+    else:  # gather per neuron: values[n, i0[b, n]]
+        v0 = tf.transpose(tf.gather(values, tf.transpose(i0), axis=1, batch_dims=1))
+        v1 = tf.transpose(tf.gather(values, tf.transpose(i0 + 1), axis=1, batch_dims=1))
     # above the table: continue with the slope of its upper half (RateTable.slope)
     k = _slope_start(points)
     span = 1 - (k / (points - 1)) ** 2

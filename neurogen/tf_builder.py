@@ -83,7 +83,11 @@ class GeneratedBuilder(TFNeuronBuilder):
         threshold = None
         if options is not None:
             tables = [rate_table(n, **options) for n in neurons]
-            self.rate_table = [tf.constant(a, signals.dtype) for a in stacked_tables(tables, sizes)]
+            if all(t is tables[0] for t in tables):  # one shared table (the usual case)
+                arrays = (tables[0].threshold, tables[0].high, tables[0].values)
+            else:
+                arrays = stacked_tables(tables, sizes)
+            self.rate_table = [tf.constant(a, signals.dtype) for a in arrays]
             threshold = self.rate_table[0]
         elif smoothing:
             threshold = self.threshold_current(**self.params)
