@@ -34,5 +34,12 @@ def describe(model, program):
         lines.append(f"  {s.target} <- {_math(s.expr)}")
     if model.rate is not None:
         lines.append("")
-        lines.append(f"rate: {_math(model.rate)}")
+        how = "derived in closed form" if model.rate_derived else "from the spec"
+        lines.append(f"rate ({how}): {_math(model.rate)}")
+    elif model.rate_table is not None:
+        options = ", ".join(f"{k}={v}" for k, v in model.rate_table.items())
+        lines.append("")
+        lines.append(f"rate: simulated f-I curve, tabulated once per parameter set ({options})")
+    for _, method, limit in program.stability:
+        lines.append(f"stable for dt <= {_math(limit)} ({method})")
     return "\n".join(lines)
