@@ -54,6 +54,21 @@ class _StepPrinterMixin:
     def _branch(self, expr):
         return self._print(expr)
 
+    def _print_And(self, expr):
+        return self._reduce(self.logical.format("and"), expr.args)
+
+    def _print_Or(self, expr):
+        return self._reduce(self.logical.format("or"), expr.args)
+
+    def _print_Not(self, expr):
+        return f"{self.logical.format('not')}({self._print(expr.args[0])})"
+
+    def _reduce(self, fn, args):
+        text = self._print(args[0])
+        for arg in args[1:]:
+            text = f"{fn}({text}, {self._print(arg)})"
+        return text
+
     def _print_Add(self, expr, order=None):
         # SymPy puts numbers first (-1 + x); with two terms, x - 1 is the same operation
         if _number_first(expr):
@@ -87,24 +102,10 @@ class NumPyStepPrinter(_StepPrinterMixin, _NumPyPrinter):
     module = "numpy"
     alias = "np"
     sqrt, pow = "sqrt", "power"
+    logical = "np.logical_{}"
 
     def _where(self):
         return "np.where"
-
-    def _print_And(self, expr):
-        return self._reduce("np.logical_and", expr.args)
-
-    def _print_Or(self, expr):
-        return self._reduce("np.logical_or", expr.args)
-
-    def _reduce(self, fn, args):
-        text = self._print(args[0])
-        for arg in args[1:]:
-            text = f"{fn}({text}, {self._print(arg)})"
-        return text
-
-    def _print_Not(self, expr):
-        return f"np.logical_not({self._print(expr.args[0])})"
 
     def _print_sigmoid(self, expr):
         return f"1 / (1 + np.exp(-{self.parenthesize(expr.args[0], 100)}))"
@@ -146,6 +147,7 @@ class _TFMixin(_StepPrinterMixin):
     module = "tensorflow"
     alias = "tf"
     sqrt, pow = "math.sqrt", "math.pow"
+    logical = "tf.math.logical_{}"
     #: expression for the dtype of numeric constants that need one
     dtype = "J.dtype"
 
@@ -174,7 +176,6 @@ class _TFMixin(_StepPrinterMixin):
     def _print_softplus(self, expr):
         return f"tf.math.softplus({self._print(expr.args[0])})"
 
-
     def _print_Mul(self, expr):
         return sp.printing.str.StrPrinter._print_Mul(self, expr)
 
@@ -182,21 +183,6 @@ class _TFMixin(_StepPrinterMixin):
         if _number_first(expr):
             expr = sp.Add(*expr.args[::-1], evaluate=False)
         return sp.printing.str.StrPrinter._print_Add(self, expr, order=order)
-
-    def _print_And(self, expr):
-        return self._reduce("tf.math.logical_and", expr.args)
-
-    def _print_Or(self, expr):
-        return self._reduce("tf.math.logical_or", expr.args)
-
-    def _print_Not(self, expr):
-        return f"tf.math.logical_not({self._print(expr.args[0])})"
-
-    def _reduce(self, fn, args):
-        text = self._print(args[0])
-        for arg in args[1:]:
-            text = f"{fn}({text}, {self._print(arg)})"
-        return text
 
 
 _TF_PRINTER = None
