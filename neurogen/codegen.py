@@ -14,7 +14,7 @@ import sympy as sp
 from . import __version__
 from .cache import TEMPLATES, cache_key
 from .spec import SURROGATES
-from .discretize import T_SPIKE
+from .discretize import SPIKED, T_SPIKE
 from .model import OUTPUT, SPIKES
 from .printers import numpy_printer, tensorflow_printer
 
@@ -82,17 +82,26 @@ def tensorflow_lines(program):
     """The NengoDL ``step`` body: every assignment rebinds a tensor."""
     printer = tensorflow_printer()
     lines = []
+    detached = False
     for s in program.statements:
         if s.comment:
             lines.append(f"# {s.comment}")
         if s.target == SPIKES:
             lines.append(f"spikes = {_tf_spikes(s.expr, printer)}")
             continue
+        expr = s.expr
+        if s.kind == "state" and expr.has(SPIKED) and expr.has(SPIKES):
+            # resets are not differentiated through the spike (surrogate training)
+            if not detached:
+                lines.append(f"{HELD} = tf.stop_gradient(spikes)")
+                detached = True
+            expr = expr.xreplace({SPIKES: HELD})
         target = "output" if s.kind == "output" else str(s.target)
-        lines.append(
-            _increment(s.target, s.expr, printer) or f"{target} = {printer.doprint(s.expr)}"
-        )
+        lines.append(_increment(s.target, expr, printer) or f"{target} = {printer.doprint(expr)}")
     return lines
+
+
+HELD = sp.Symbol("spikes_held", real=True)  # spikes with no gradient, for resets
 
 
 def _tf_spikes(expr, printer):

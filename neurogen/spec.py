@@ -23,7 +23,7 @@ RESERVED = frozenset(
     """J dt output spikes t_spike delta_t self np tf nengo dtype signals state
     probeable spiking negative initial_state step rates gain_bias current make_state
     max_rates_intercepts params training_step training surrogate surrogate_scale
-    smoothing training_defaults rate_table rate_table_options spiked pi inf""".split()
+    smoothing training_defaults rate_table rate_table_options spiked spikes_held pi inf""".split()
 )
 #: names of the compiler's temporaries: RK4 stages, values before an update, and
 #: values computed before they are written back

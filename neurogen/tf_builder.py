@@ -51,6 +51,9 @@ class GeneratedBuilder(TFNeuronBuilder):
             for name in self.parameters
         }
         self.dtype = signals.dtype
+        # NengoDL calls build_pre again on the same builder when it rebuilds its
+        # model (fit, evaluate, ...): start from the class's value each time
+        self.spiking = type(self).spiking
         self.training = "rate"
         if not self.spiking:
             return
