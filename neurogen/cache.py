@@ -35,8 +35,8 @@ def recorded_key(module_path):
     """The cache key in an existing generated module's header, or None."""
     try:
         with open(module_path, encoding="utf-8") as f:
-            head = f.read(400)
-    except OSError:
+            head = f.readline() + f.readline()  # the key is on the second line
+    except (OSError, UnicodeDecodeError):
         return None
     m = _KEY_LINE.search(head)
     return m.group(1) if m else None

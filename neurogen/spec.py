@@ -23,7 +23,9 @@ RESERVED = frozenset(
     """J dt output spikes t_spike delta_t self np tf nengo dtype signals state
     probeable spiking negative initial_state step rates gain_bias current make_state
     max_rates_intercepts params training_step training surrogate surrogate_scale
-    smoothing training_defaults rate_table rate_table_options spiked spikes_held pi inf""".split()
+    smoothing training_defaults rate_table rate_table_options spiked spikes_held pi inf
+    BUILDER NEURON_TYPE GeneratedBuilder NumberParam EnumParam Choice Uniform Gaussian
+    Exponential nengo_dl register check_dt settled_output""".split()
 )
 #: names of the compiler's temporaries: RK4 stages, values before an update, and
 #: values computed before they are written back
@@ -223,6 +225,8 @@ def _string(value, what, path, line, allow_empty=False):
         raise SpecError(f"{what} must not be empty", path, line)
     if len(value) > 10000:
         raise SpecError(f"{what} is too long ({len(value)} characters)", path, line)
+    if "\x00" in value:
+        raise SpecError(f"{what} contains a NUL character", path, line)
     return value
 
 
@@ -346,7 +350,7 @@ def parse(source, path=Path("<spec>.toml")):
     check_name(name, "neuron", name_line, path)
     if not name[0].isupper():
         raise SpecError(f"neuron name {name!r} should be a CamelCase class name", path, name_line)
-    if not path.stem.isidentifier() or keyword.iskeyword(path.stem):
+    if not path.stem.isidentifier() or keyword.iskeyword(path.stem) or path.stem.startswith("_"):
         raise SpecError(f"spec file name {path.stem!r} is not a valid module name", path, 1)
 
     spec = NeuronSpec(path=path, source=source, name=name, lines=index)
