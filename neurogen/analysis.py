@@ -139,6 +139,14 @@ def eigenvalues(rhs, xs, values):
 
 
 def derive_rate(model):
+    """See :func:`_derive_rate`; None also where SymPy gives up."""
+    try:
+        return _derive_rate(model)
+    except (NotImplementedError, ValueError, TypeError):
+        return None
+
+
+def _derive_rate(model):
     """Closed-form steady-state rate of a LIF-like model, or None.
 
     Applies when the spiking state ``x`` follows one affine ODE ``dx/dt = a x + b``

@@ -11,6 +11,8 @@ Changes from SymPy's defaults:
   float32 and float64 graphs both build.
 """
 
+import math
+
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter as _NumPyPrinter
 
@@ -28,8 +30,16 @@ class _StepPrinterMixin:
 
     def _print_Float(self, expr):
         value = float(expr)
-        text = repr(value)
+        text = repr(value) if math.isfinite(value) else f'float("{value}")'
         return f"({text})" if value < 0 else text
+
+    def _print(self, expr, **kwargs):
+        # constant subexpressions (exp(1), 2**-2, max(1, 2)) print as their value:
+        # plain floats work with arrays and tensors of any dtype
+        if isinstance(expr, sp.Basic) and not expr.is_Atom and expr.is_number and not expr.is_Boolean:
+            if not isinstance(expr, (sp.Rational, sp.Mul)) or expr.has(sp.Function, sp.Pow):
+                return self._print_Float(sp.Float(expr.evalf(17)))
+        return super()._print(expr, **kwargs)
 
     def _print_Relational(self, expr):
         op = _RELATIONS.get(expr.rel_op)

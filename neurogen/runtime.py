@@ -126,8 +126,8 @@ def _tabulate(neuron_type, low, high, points, settle, duration, dt):
     # bracket the threshold on a coarse grid, then refine it
     grid = np.linspace(low, high, 256)
     firing = rates(grid) > 0
-    if not firing.any():
-        raise ValueError(f"{neuron_type} does not fire for currents up to {high}")
+    if not firing.any():  # silent over the whole range: zero everywhere
+        return RateTable(float(high), float(high) + 1.0, np.zeros(points))
     k = int(np.argmax(firing))
     lo = grid[max(k - 1, 0)]
     fine = np.linspace(lo, grid[k], 256)

@@ -148,7 +148,10 @@ class _Translator:
             if op is None:
                 hint = " (use ** for powers)" if isinstance(node.op, ast.BitXor) else ""
                 self.fail(f"operator {type(node.op).__name__!r} is not allowed{hint}")
-            return op(self.number(node.left), self.number(node.right))
+            left, right = self.number(node.left), self.number(node.right)
+            if isinstance(node.op, ast.Pow) and left.is_number and right.is_number:
+                self.constant_power(left, right)
+            return op(left, right)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 return _negate(self.number(node.operand))
@@ -174,6 +177,15 @@ class _Translator:
         if isinstance(node, ast.Call):
             return self.call(node)
         self.fail(f"{_NODE_NAMES.get(type(node), type(node).__name__)} not allowed")
+
+    def constant_power(self, base, exponent):
+        """Refuse constant powers too large for a float (and towers SymPy would grind on)."""
+        try:
+            value = float(base) ** float(exponent)
+        except (OverflowError, ZeroDivisionError, TypeError, ValueError):
+            self.fail("constant power out of range")
+        if isinstance(value, complex) or not math.isfinite(value):
+            self.fail("constant power out of range")
 
     def constant(self, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -227,9 +239,25 @@ class _Translator:
 
     def boolean(self, node):
         value = self.visit(node)
-        if not isinstance(value, (sp.logic.boolalg.Boolean, sp.core.relational.Relational)):
+        # (a SymPy Symbol counts as a Boolean, but here every name is a number)
+        if isinstance(value, sp.Symbol) or not isinstance(
+            value, (sp.logic.boolalg.Boolean, sp.core.relational.Relational)
+        ):
             self.fail("a number is used where a condition is expected")
         return value
+
+
+MAX_NODES, MAX_DEPTH = 400, 40
+
+
+def _depth(node):
+    """Nesting depth of a syntax tree (iteratively: deep trees are what we refuse)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((child, d + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def parse_expression(text, symbols, path, boolean=False):
@@ -246,6 +274,15 @@ def parse_expression(text, symbols, path, boolean=False):
         raise SpecError(f"invalid expression {source!r} in {text.where}: {e.msg}", path, text.line) from None
     except (ValueError, MemoryError, RecursionError):
         raise SpecError(f"invalid expression in {text.where}", path, text.line) from None
+    nodes = sum(1 for _ in ast.walk(tree))
+    depth = _depth(tree)
+    if nodes > MAX_NODES or depth > MAX_DEPTH:
+        raise SpecError(
+            f"expression in {text.where} is too large ({nodes} terms, nesting {depth}; "
+            f"at most {MAX_NODES} and {MAX_DEPTH}): use named [expressions]",
+            path,
+            text.line,
+        )
     translator = _Translator(text, symbols, path)
     try:
         value = translator.boolean(tree.body) if boolean else translator.number(tree.body)
@@ -261,6 +298,14 @@ def parse_expression(text, symbols, path, boolean=False):
         raise SpecError(f"expression in {text.where} is undefined (division by zero?)", path, text.line)
     if not boolean and check.has(sp.I):
         raise SpecError(f"expression in {text.where} is complex (square root of a negative?)", path, text.line)
+    for node in sp.preorder_traversal(value):  # as written: 1 / (1/0 + x) hides 1/0
+        if isinstance(node, sp.Basic) and node.is_number and not node.is_Boolean:
+            try:
+                number = complex(node)
+            except (TypeError, OverflowError, ValueError):
+                number = complex("nan")
+            if not (math.isfinite(number.real) and math.isfinite(number.imag)) and node not in (sp.oo, -sp.oo):
+                raise SpecError(f"constant {node} in {text.where} is not a finite number", path, text.line)
     return value
 
 
