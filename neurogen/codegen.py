@@ -83,11 +83,14 @@ def tensorflow_lines(program):
     printer = tensorflow_printer()
     lines = []
     detached = False
+    condition = None
     for s in program.statements:
         if s.comment:
             lines.append(f"# {s.comment}")
+        if s.target == SPIKED and isinstance(s.expr, (sp.core.relational.Relational, sp.And, sp.Or, sp.Not)):
+            condition = s.expr
         if s.target == SPIKES:
-            lines.append(f"spikes = {_tf_spikes(s.expr, printer)}")
+            lines.append(f"spikes = {_tf_spikes(s.expr, condition, printer)}")
             continue
         expr = s.expr
         if s.kind == "state" and expr.has(SPIKED) and expr.has(SPIKES):
@@ -104,18 +107,17 @@ def tensorflow_lines(program):
 HELD = sp.Symbol("spikes_held", real=True)  # spikes with no gradient, for resets
 
 
-def _tf_spikes(expr, printer):
-    """``self.spike(condition, distance)`` or ``self.spike_count(count, proxy)``: the
+def _tf_spikes(expr, cond, printer):
+    """``self.spike(spiked, distance)`` or ``self.spike_count(count, proxy)``: the
     builder decides whether spikes get a surrogate gradient."""
-    if isinstance(expr, sp.Piecewise):  # a spike condition
-        cond = expr.args[0].cond
+    if isinstance(expr, sp.Piecewise):  # 0/1 from the spike condition `cond`
         if isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)):
             distance = printer.doprint(sp.Add(cond.lhs, -cond.rhs))
         elif isinstance(cond, (sp.StrictLessThan, sp.LessThan)):
             distance = printer.doprint(sp.Add(cond.rhs, -cond.lhs))
         else:
             distance = "None"
-        return f"self.spike({printer.doprint(cond)}, {distance})"
+        return f"self.spike({printer.doprint(expr.args[0].cond)}, {distance})"
     proxy = expr.args[0] if isinstance(expr, sp.floor) else expr
     return f"self.spike_count({printer.doprint(expr)}, {printer.doprint(proxy)})"
 

@@ -246,12 +246,14 @@ def discretize(model, path=None):
 
     if model.spiking:
         if model.spike_condition is not None:
-            spikes = sp.Piecewise((1, model.spike_condition), (0, True))
+            out.append(Statement(SPIKED, model.spike_condition, "local", "spikes this step"))
+            indicator = sp.Piecewise((1, SPIKED), (0, True), evaluate=False)
+            out.append(Statement(SPIKES, indicator, "local"))
+            out.append(Statement(OUTPUT, model.spike_output, "output"))
         else:
-            spikes = model.spike_count
-        out.append(Statement(SPIKES, spikes, "local", "spikes this step"))
-        out.append(Statement(OUTPUT, model.spike_output, "output"))
-        out.append(Statement(SPIKED, sp.Gt(SPIKES, 0), "local"))
+            out.append(Statement(SPIKES, model.spike_count, "local", "spikes this step"))
+            out.append(Statement(OUTPUT, model.spike_output, "output"))
+            out.append(Statement(SPIKED, sp.Gt(SPIKES, 0), "local"))
         mask = SPIKED
         if model.refractory_state is not None:
             t_spike = _spike_time(model, spike_var, start, h, methods, path)
