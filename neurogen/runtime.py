@@ -108,6 +108,8 @@ def simulate_rates(neuron_type, J, dt=0.001, settle=0.2, duration=1.0):
 
 def rate_table(neuron_type, low, high, points, settle, duration, dt=0.001):
     """The :class:`RateTable` of ``neuron_type`` (cached per type and parameters)."""
+    if hasattr(neuron_type, "max_dt"):  # simulate where the explicit updates are stable
+        dt = min(dt, neuron_type.max_dt() / 2)
     key = (type(neuron_type), _params(neuron_type), low, high, points, settle, duration, dt)
     table = _CACHE.get(key)
     if table is None:

@@ -1,0 +1,67 @@
+"""Issue 6: no NaN or inf for inputs in [-1e6, 1e6], in NumPy and NengoDL, float32
+and float64; unstable time steps are refused at build time."""
+
+import importlib
+import warnings
+from pathlib import Path
+
+import nengo
+import nengo_dl
+import numpy as np
+import pytest
+from nengo.exceptions import BuildError
+
+REPO = Path(__file__).resolve().parent.parent
+MODULES = sorted(p.stem for p in (REPO / "generated").glob("*.py") if p.stem != "__init__")
+J = np.concatenate([-np.logspace(6, -3, 20), [0.0], np.logspace(-3, 6, 20)])
+
+
+def module(name):
+    return importlib.import_module(f"generated.{name}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", MODULES)
+def test_numpy_step_stays_finite(name, dtype):
+    neuron = module(name).NEURON_TYPE()
+    state = neuron.make_state(J.size, rng=np.random.RandomState(0), dtype=dtype)
+    output = np.zeros(J.size, dtype)
+    current = J.astype(dtype)
+    with np.errstate(all="ignore"):  # finite results are what matters, not warnings
+        for _ in range(200):
+            neuron.step(dtype(0.001), current, output, **state)
+            assert np.all(np.isfinite(output)), name
+            for key, value in state.items():
+                assert np.all(np.isfinite(value)), (name, key)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", MODULES)
+def test_nengo_dl_step_stays_finite(name, dtype):
+    neuron_type = module(name).NEURON_TYPE()
+    with nengo.Network() as net:
+        nengo_dl.configure_settings(dtype=dtype)
+        stim = nengo.Node(J)
+        ens = nengo.Ensemble(J.size, 1, neuron_type=neuron_type, gain=np.ones(J.size), bias=np.zeros(J.size))
+        nengo.Connection(stim, ens.neurons, synapse=None)
+        probes = [nengo.Probe(ens.neurons)] + [nengo.Probe(ens.neurons, s) for s in neuron_type.state]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with nengo_dl.Simulator(net, progress_bar=False) as sim:
+            sim.run_steps(100)
+    for probe in probes:
+        assert np.all(np.isfinite(sim.data[probe])), (name, probe)
+
+
+def test_unstable_time_step_is_refused_at_build():
+    from generated.adaptive_lif import AdaptiveLIF
+
+    neuron_type = AdaptiveLIF(tau_n=1e-4)  # explicit Euler needs dt <= 2 tau_n
+    assert neuron_type.max_dt() == pytest.approx(2e-4)
+    with nengo.Network() as net:  # (gain and bias given: no f-I curve at the bad dt)
+        nengo.Ensemble(5, 1, neuron_type=neuron_type, gain=np.ones(5), bias=np.ones(5))
+    with pytest.raises(BuildError, match="dt = 0.001 s is too large"):
+        nengo.Simulator(net, progress_bar=False)
+    with nengo.Simulator(net, dt=1e-4, progress_bar=False) as sim:  # a stable dt builds
+        sim.run_steps(3)
