@@ -177,3 +177,18 @@ def build_module():
     if impl is not None:
         impl.clear()
         impl.update(saved)
+
+
+def toml_string(text):
+    """A TOML basic string holding ``text`` exactly."""
+    out = []
+    for ch in text:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'

@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from conftest import REPO
+from conftest import REPO, toml_string
 from neurogen.build import build, compile_spec
 from neurogen.errors import SpecError
 from neurogen.spec import Text
@@ -84,18 +84,6 @@ def time_limit(seconds=TIME_LIMIT, what="example"):
 # writing TOML (tomllib only reads it)
 
 
-def toml_string(text):
-    out = []
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
 
 
 def toml_key(key):

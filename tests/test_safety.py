@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from nengo.exceptions import ValidationError
 
-from conftest import REPO
+from conftest import REPO, toml_string
 from neurogen import build as build_mod
 from neurogen import codegen
 from neurogen.build import build, compile_spec, write_atomic
@@ -42,19 +42,6 @@ SPECS_DIR = REPO / "specs"
 # helpers
 
 
-def toml_string(text):
-    """A TOML basic string holding ``text`` exactly."""
-    out = []
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
 
 
 def line_of(text, fragment):
