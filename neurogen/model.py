@@ -12,7 +12,7 @@ import sympy as sp
 
 from .errors import SpecError
 from .spec import TABLE_DEFAULTS, TRAINING_DEFAULTS, check_name
-from .symbolic import FUNCTIONS, parse_distribution, parse_expression
+from .symbolic import parse_distribution, parse_expression
 
 J, DT, OUTPUT, SPIKES = sp.symbols("J dt output spikes", real=True)
 

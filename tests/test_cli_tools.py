@@ -48,10 +48,7 @@ def test_verify_fails_for_a_wrong_module(tmp_path, spec, wrong, right):
 def test_plot_writes_three_panels(tmp_path):
     import matplotlib.image
 
-    from neurogen import plot
-
     figures = []
-    original = plot.plt_savefig if hasattr(plot, "plt_savefig") else None  # noqa: F841
     out = tmp_path / "x.png"
     import matplotlib.pyplot as plt
 
