@@ -244,12 +244,10 @@ def stability_warnings(model, program, dt=0.001):
     parameters; nonlinear ODEs linearized at the initial state with J = 0)."""
     import numpy as np
 
-    from .model import J
+    from .model import J, representative_value
 
     defaults = {model.symbols[p.name]: p.value for p in model.parameters}
-    initial = {}
-    for name, symbol, init in model.states:
-        initial[symbol] = init if isinstance(init, (int, float)) else _low(init)
+    initial = {symbol: representative_value(init) for _, symbol, init in model.states}
     messages = []
     for u in model.dynamics + model.after_output:
         method = program.methods.get(str(u.target))
@@ -269,9 +267,3 @@ def stability_warnings(model, program, dt=0.001):
             )
     return messages
 
-
-def _low(init):
-    cls, kwargs = init
-    return {"Uniform": kwargs.get("low", 0), "Gaussian": kwargs.get("mean", 0)}.get(
-        cls, (kwargs.get("options") or [0])[0]
-    )

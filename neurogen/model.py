@@ -222,6 +222,18 @@ def build_model(spec):
     return model
 
 
+def representative_value(initial):
+    """One number for a state's initial value: the number itself, or the low end of
+    its distribution (Uniform's low, Gaussian's mean, Choice's first option)."""
+    if isinstance(initial, (int, float)):
+        return float(initial)
+    cls, kwargs = initial
+    value = {"Uniform": kwargs.get("low", 0), "Gaussian": kwargs.get("mean", 0)}.get(
+        cls, (kwargs.get("options") or [0])[0]
+    )
+    return float(value)
+
+
 def complete_rates(model):
     """Give every spiking model a steady-state rate: the spec's, a closed form
     derived by SymPy, or else a simulated, tabulated f-I curve."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .model import representative_value
 from .reference import Reference, Unsupported
 
 #: pass/fail tolerances
@@ -58,14 +59,7 @@ def initial_state(model):
     that is a constant), the others at the low end of their initial distribution."""
     defaults = {model.symbols[p.name]: p.value for p in model.parameters}
     resets = {str(u.target): u.expr.subs(defaults) for u in model.resets}
-    values = []
-    for _, _, init in model.states:
-        if isinstance(init, (int, float)):
-            values.append(float(init))
-        else:
-            cls, kw = init
-            values.append(float({"Uniform": kw.get("low", 0), "Gaussian": kw.get("mean", 0), "Choice": (kw.get("options") or [0])[0]}.get(cls, 0)))
-    state = dict(zip([n for n, _, _ in model.states], values))
+    state = {name: representative_value(init) for name, _, init in model.states}
     for name, value in resets.items():
         if value.is_number:
             state[name] = float(value)
