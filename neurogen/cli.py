@@ -84,32 +84,41 @@ def cmd_show(args):
 
 def cmd_verify(args):
     from .build import collect
-    from .verify import table, verify_spec
+    from .verify import verify_spec
+    from .verify_report import as_json, text
 
     specs = collect(args.paths)
     if not specs:
         _print_error(f"no specs found in {' '.join(args.paths)}")
         return EXIT_SPEC_ERROR
-    rows = []
+    reports = []
     for path in specs:
         module = Path(args.generated) / f"{path.stem}.py" if args.generated else None
+        _progress(args, f"verifying {path} ...")
         try:
-            rows.append(verify_spec(path, module, duration=args.duration))
+            reports.append(verify_spec(path, module, duration=args.duration, quick=args.quick))
         except SpecError as e:
             _print_error(e)
             return EXIT_SPEC_ERROR
-        _progress(args, f"verified {path}")
-    print(table(rows))
-    return 0 if all(r.passed for r in rows) else 1
+    print(as_json(reports) if args.json else text(reports))
+    return 0 if all(r.passed for r in reports) else 1
 
 
 def cmd_plot(args):
-    from .plot import plot_spec
+    from .plot import parse_currents, plot_spec
 
     out = args.output or f"{args.spec.stem}.png"
     try:
-        plot_spec(args.spec, out)
+        currents = parse_currents(args.currents) if args.currents else None
+    except ValueError as e:
+        _print_error(f"--currents: {e}")
+        return EXIT_SPEC_ERROR
+    try:
+        plot_spec(args.spec, out, duration=args.duration, dt=args.dt, currents=currents, states=args.state)
     except SpecError as e:
+        _print_error(e)
+        return EXIT_SPEC_ERROR
+    except ValueError as e:  # an unknown --state or an unsupported file type
         _print_error(e)
         return EXIT_SPEC_ERROR
     print(f"wrote {out}")
@@ -169,7 +178,11 @@ def parser():
     s.set_defaults(func=cmd_show)
     pl = sub.add_parser("plot", help="plot the tuning curve, state traces and rate approximation")
     pl.add_argument("spec", type=Path)
-    pl.add_argument("-o", "--output", help="PNG file (default: SPEC_NAME.png)")
+    pl.add_argument("-o", "--output", help="figure file, .png, .svg or .pdf (default: SPEC_NAME.png)")
+    pl.add_argument("--dt", type=float, help="time step in s (default: the step the model needs)")
+    pl.add_argument("--currents", metavar="LOW:HIGH|J1,J2,...", help="input currents of the f-I curve (default: around the firing threshold)")
+    pl.add_argument("--duration", type=float, help="seconds of the step-input trace (default 0.3)")
+    pl.add_argument("--state", action="append", metavar="NAME", help="plot only this state (repeatable; default: all)")
     pl.set_defaults(func=cmd_plot)
 
     n = sub.add_parser("new", help="write a commented starter spec")
@@ -182,6 +195,8 @@ def parser():
     v.add_argument("paths", nargs="+", help="spec files or directories")
     v.add_argument("--generated", metavar="DIR", help="verify the modules in DIR instead of fresh builds")
     v.add_argument("--duration", type=float, default=0.5, help="seconds simulated per input (default 0.5)")
+    v.add_argument("--quick", action="store_true", help="a fast subset: shorter runs, fewer inputs, no convergence order")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     v.set_defaults(func=cmd_verify)
     return p

@@ -1,83 +1,192 @@
-"""``neurogen plot``: tuning curve, state traces and spikes, and the rate approximation."""
+"""``neurogen plot``: the f-I curve with the rate approximation over it, and the
+state traces of a step input with the spikes marked.
 
-import tempfile
+The step and the currents default to what the model needs (:mod:`neurogen.defaults`):
+its firing threshold and the largest ``dt`` at which it simulates reliably.
+"""
+
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .verify import initial_state, load_module, threshold_current
+from .defaults import (
+    compiled_module, current_range, initial_state, is_stochastic, step_needed, threshold_current,
+)
+
+FORMATS = (".png", ".svg", ".pdf")
+DURATION = 0.3  # default length of the step-input trace, in seconds
+SCALE_RATIO = 10.0  # states whose magnitudes differ by more than this get their own panel
 
 
-def plot_spec(spec_path, out, duration=0.3, dt=1e-3):
-    """Write a PNG with three panels for the spec at ``spec_path``."""
-    import matplotlib
+def parse_currents(text):
+    """``"LOW:HIGH"`` (200 currents) or ``"J1,J2,..."`` as an array."""
+    try:
+        if ":" in text:
+            low, high = (float(x) for x in text.split(":"))
+            if not low < high:
+                raise ValueError(f"LOW must be below HIGH in {text!r}")
+            return np.linspace(low, high, 200)
+        values = np.array([float(x) for x in text.split(",")])
+    except ValueError as e:
+        raise ValueError(f"expected LOW:HIGH or a comma list of numbers, not {text!r}") from e
+    return np.sort(values)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+@dataclass
+class Setup:
+    """What the figure shows: the model, its step, currents and the step input."""
+
+    compiled: object
+    neuron: object
+    dt: float
+    dt_source: str  # "given" or "the model's"
+    threshold: float
+    currents: np.ndarray
+    duration: float
+    states: list
+
+
+def plot_spec(spec_path, out=None, duration=None, dt=None, currents=None, states=None):
+    """Build the figure for the spec at ``spec_path``; write it to ``out`` (its
+    type from the extension: .png, .svg or .pdf) if given. Returns the Figure."""
+    if out is not None and Path(out).suffix.lower() not in FORMATS:
+        raise ValueError(f"unsupported figure type {Path(out).suffix!r} (use {', '.join(FORMATS)})")
     from .build import compile_spec
-    from .runtime import simulate_rates
 
     compiled = compile_spec(spec_path)
     model = compiled.model
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{model.module}.py"
-        path.write_text(compiled.text, encoding="utf-8")
-        module = load_module(path)
-    neuron = module.NEURON_TYPE()
-    threshold = threshold_current(model, neuron)
-    scale = abs(threshold) if threshold else 1.0
-    base = threshold if threshold is not None else 0.0
+    neuron = compiled_module(compiled).NEURON_TYPE()
+    names = [name for name, _, _ in model.states]
+    for name in states or ():
+        if name not in names:
+            raise ValueError(f"unknown state {name!r} (states: {', '.join(names) or 'none'})")
+    chosen_dt = dt if dt is not None else step_needed(neuron, model)
+    threshold = threshold_current(model, neuron, chosen_dt)
+    if currents is None:
+        currents = np.linspace(*current_range(threshold), 100 if chosen_dt >= 1e-4 else 50)
+    setup = Setup(
+        compiled, neuron, chosen_dt, "given" if dt is not None else "the model's", threshold,
+        np.asarray(currents, dtype=float), duration or DURATION, list(states or names),
+    )
+    fig = build_figure(setup, Path(spec_path).name)
+    if out is not None:
+        fig.savefig(out, dpi=100)
+    return fig
 
-    fig, (ax_fi, ax_trace, ax_rate) = plt.subplots(3, 1, figsize=(7, 9), constrained_layout=True)
-    fig.suptitle(f"{model.name} ({Path(spec_path).name})")
 
-    # tuning curve: simulated steady-state output against the input current
-    J = np.linspace(base - 1.0 * scale, base + 4.0 * scale, 200)
+def build_figure(setup, label):
+    """The matplotlib Figure: the f-I panel, then one panel per group of states."""
+    from matplotlib.figure import Figure
+
+    model = setup.compiled.model
+    t, J_step, traces, spikes = step_trace(setup)
+    groups = scale_groups(traces) if traces else [["output"]]
+    if not traces:
+        traces = {"output": _rate_output(setup, J_step)}
+    fig = Figure(figsize=(8, 3 + 2.2 * len(groups)), constrained_layout=True)
+    axes = fig.subplots(1 + len(groups), 1, squeeze=False)[:, 0]
+    fig.suptitle(_title(setup, label), fontsize="medium")
+    fi_panel(axes[0], setup)
+    for ax, group in zip(axes[1:], groups):
+        for name in group:
+            ax.plot(t, traces[name], label=name, lw=1)
+        for s in spikes:
+            ax.axvline(s, color="r", alpha=0.25, lw=0.8)
+        ax.set(ylabel=", ".join(group), xlim=(t[0], t[-1] + setup.dt))
+        ax.legend(loc="upper right", fontsize="small")
+    low, high = J_step[0], J_step[-1]
+    note = f"{len(spikes)} spikes, red lines" if model.spiking else "rate model: no spikes"
+    axes[1].set_title(f"step input J = {low:.3g} -> {high:.3g} at t = {setup.duration / 6:.3g} s ({note})")
+    axes[-1].set_xlabel("time (s)")
+    return fig
+
+
+def _title(setup, label):
+    methods = {}
+    for state, method in setup.compiled.program.methods.items():
+        methods.setdefault(method, []).append(state)
+    text = "; ".join(f"{m}: {', '.join(s)}" for m, s in methods.items()) or "no ODEs"
+    return f"{setup.compiled.model.name} ({label})\nmethods {text}; dt = {setup.dt:g} s ({setup.dt_source} step)"
+
+
+def fi_panel(ax, setup):
+    """Simulated steady-state rate against J, with ``rates()`` (the approximation
+    used for gain/bias and rate training) drawn over it."""
+    model, neuron, J = setup.compiled.model, setup.neuron, setup.currents
     if model.spiking:
-        simulated = simulate_rates(neuron, J, dt=dt, settle=0.2, duration=1.0)
-    else:
-        simulated = _settled_output(neuron, model, J, dt)
-    ax_fi.plot(J, simulated, "k")
-    ax_fi.set(title="tuning curve (f-I)", xlabel="input current J", ylabel="rate (Hz)")
+        from .runtime import simulate_rates
 
-    # state traces and spikes for a step input
-    steps = int(duration / dt)
-    J_step = np.where(np.arange(steps) * dt >= 0.05, base + 1.0 * scale, base - 0.5 * scale)
+        with np.errstate(all="ignore"):
+            simulated = simulate_rates(neuron, J, dt=setup.dt, settle=0.1, duration=0.5)
+        label, ylabel = "simulated (0.5 s per current)", "rate (Hz)"
+    else:
+        simulated = _settled_output(setup, J)
+        label, ylabel = "simulated (settled output)", "output"
+    approx = neuron.rates(J, np.ones(1), np.zeros(1)).ravel()
+    ax.plot(J, simulated, "k", lw=3, alpha=0.4, label=label)
+    ax.plot(J, approx, "C1--", label="rate approximation, rates()")
+    title = "tuning curve (f-I)"
+    if is_stochastic(neuron):
+        title += ": stochastic model, one sample per current"
+    elif setup.threshold is not None:
+        title += f", firing threshold J = {setup.threshold:.3g}"
+    ax.set(title=title, xlabel="input current J", ylabel=ylabel, xlim=(J[0], J[-1]))
+    ax.legend(loc="upper left", fontsize="small")
+
+
+def step_trace(setup):
+    """``(t, J, traces, spike_times)`` for a step input at a sixth of the duration:
+    from half the threshold below it to one threshold above it."""
+    model, dt = setup.compiled.model, setup.dt
+    base = setup.threshold if setup.threshold is not None else 0.0
+    scale = abs(base) if base else 1.0
+    steps = int(round(setup.duration / dt))
+    t = np.arange(steps) * dt
+    J = np.where(t >= setup.duration / 6, base + 1.0 * scale, base - 0.5 * scale)
     state = {k: np.full(1, v) for k, v in initial_state(model).items()}
     output = np.zeros(1)
-    trace = {k: [] for k in state}
+    traces = {k: np.empty(steps) for k in setup.states}
     spikes = []
-    for i in range(steps):
-        neuron.step(dt, J_step[i : i + 1], output, **state)
-        for k in state:
-            trace[k].append(state[k][0])
-        if model.spiking and output[0] != 0:
-            spikes.append(i * dt)
-    t = np.arange(steps) * dt
-    for k, v in trace.items():
-        ax_trace.plot(t, v, label=k)
-    if not trace:
-        ax_trace.plot(t, [neuron.rates(j, 1, 0).item() for j in J_step], label="output")
-    for s in spikes:
-        ax_trace.axvline(s, color="r", alpha=0.3, lw=0.8)
-    ax_trace.set(title=f"step input at 50 ms ({len(spikes)} spikes, red)", xlabel="time (s)", ylabel="state")
-    ax_trace.legend(loc="upper right", fontsize="small")
-
-    # the rate approximation (used for gain/bias and training) over the simulated rates
-    approx = neuron.rates(J, np.ones(1), np.zeros(1)).ravel()
-    ax_rate.plot(J, simulated, "k", lw=3, alpha=0.4, label="simulated")
-    ax_rate.plot(J, approx, "C1--", label="rate approximation")
-    ax_rate.set(title="rate approximation", xlabel="input current J", ylabel="rate (Hz)")
-    ax_rate.legend(loc="upper left", fontsize="small")
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    with np.errstate(all="ignore"):
+        for i in range(steps):
+            setup.neuron.step(dt, J[i : i + 1], output, **state)
+            for k in traces:
+                traces[k][i] = state[k][0]
+            if model.spiking and output[0] != 0:
+                spikes.append(t[i] + dt)
+    return t, J, traces, spikes
 
 
-def _settled_output(neuron, model, J, dt, steps=500):
+def scale_groups(traces):
+    """States grouped for shared panels: within a group, the largest magnitudes
+    differ by at most ``SCALE_RATIO``. Groups keep the states' order."""
+    size = {k: _magnitude(v) for k, v in traces.items()}
+    groups = []
+    for name in sorted(traces, key=lambda k: -size[k]):
+        for group in groups:
+            if size[group[0]] <= SCALE_RATIO * max(size[name], 1e-300):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    order = list(traces)
+    return sorted(([n for n in order if n in g] for g in groups), key=lambda g: order.index(g[0]))
+
+
+def _magnitude(values):
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size and finite.max() > 0 else 1e-300
+
+
+def _rate_output(setup, J):
+    return setup.neuron.rates(J, np.ones(1), np.zeros(1)).ravel()
+
+
+def _settled_output(setup, J, steps=500):
+    model = setup.compiled.model
     state = {k: np.full(len(J), v) for k, v in initial_state(model).items()}
     output = np.zeros(len(J))
     for _ in range(steps if state else 1):
-        neuron.step(dt, J, output, **state)
+        setup.neuron.step(setup.dt, J, output, **state)
     return output.copy()
