@@ -1,5 +1,6 @@
 """Issue 5: verify, plot, new, incremental builds and ``python -m neurogen``."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -20,11 +21,14 @@ def run(*args, cwd=REPO):
 
 @pytest.mark.slow
 def test_verify_passes_for_every_bundled_spec():
-    result = run("verify", "specs", "-q")
+    result = run("verify", "specs", "-q", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("specs/")]
-    assert len(rows) == len(list((REPO / "specs").glob("*.toml")))
-    assert all(line.rstrip().endswith("PASS") for line in rows), result.stdout
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "PASS"
+    assert len(report["specs"]) == len(list((REPO / "specs").glob("*.toml")))
+    for spec in report["specs"]:
+        assert spec["verdict"] == "PASS", spec
+        assert all(c["status"] in ("PASS", "N/A") for c in spec["checks"]), spec
 
 
 @pytest.mark.slow
@@ -42,31 +46,36 @@ def test_verify_fails_for_a_wrong_module(tmp_path, spec, wrong, right):
     (tmp_path / f"{spec}.py").write_text(source.replace(wrong, right, 1))
     result = run("verify", f"specs/{spec}.toml", "--generated", str(tmp_path), "-q")
     assert result.returncode == 1, result.stdout
-    assert "FAIL" in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0] == "verify: FAIL (1 of 1 specs)", result.stdout
+    assert any(line.startswith("  FAIL  ") for line in lines)
+    assert "what to do:" in result.stdout
 
 
-def test_plot_writes_three_panels(tmp_path):
+def test_plot_writes_a_panel_per_state_scale(tmp_path):
     import matplotlib.image
+    import matplotlib.pyplot as plt
 
     figures = []
     out = tmp_path / "x.png"
-    import matplotlib.pyplot as plt
-
     save = plt.Figure.savefig
 
     def spy(fig, *args, **kwargs):
-        figures.append([ax.get_title() for ax in fig.axes])
+        figures.append(fig)
         return save(fig, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(plt.Figure, "savefig", spy)
-        assert main(["plot", "specs/izhikevich.toml", "-o", str(out)]) == 0
+        assert main(["plot", "specs/izhikevich.toml", "-o", str(out), "--currents", "0:20", "--duration", "0.2"]) == 0
     image = matplotlib.image.imread(out)
-    assert image.shape[0] > 500 and image.shape[1] > 400
-    (titles,) = figures
-    assert len(titles) == 3
-    assert titles[0].startswith("tuning curve") and titles[2] == "rate approximation"
-    assert "spikes" in titles[1]
+    assert image.shape[0] > 400 and image.shape[1] > 400
+    (fig,) = figures
+    fi, trace = fig.axes  # voltage (mV) and recovery share a scale: one trace panel
+    assert fi.get_title().startswith("tuning curve") and fi.get_xlim() == (0, 20)
+    assert [line.get_label() for line in fi.get_lines()] == ["simulated (0.5 s per current)", "rate approximation, rates()"]
+    assert "spikes" in trace.get_title() and trace.get_ylabel() == "voltage, recovery"
+    assert len(trace.get_lines()[0].get_xdata()) == 200  # 0.2 s at the model's 1 ms
+    assert "euler: voltage, recovery; dt = 0.001 s" in fig._suptitle.get_text()
 
 
 def test_new_spec_builds_as_is(tmp_path):

@@ -1,0 +1,208 @@
+"""Issue 14: `neurogen plot` and `neurogen verify` that a user can read and steer."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurogen import verify
+from neurogen.build import compile_spec
+from neurogen.cli import main
+from neurogen.defaults import (
+    bracket_threshold, compiled_module, is_stochastic, run, step_needed,
+)
+from neurogen.plot import parse_currents, plot_spec, scale_groups
+from neurogen.verify_report import as_json, text
+
+REPO = Path(__file__).resolve().parent.parent
+
+# exact LIF-like: closed-form rate and threshold (J = 1), so plots are quick
+LEAKY = """
+[neuron]
+name = "Leaky"
+[parameters]
+tau = 0.02
+[state]
+v = 0
+[dynamics]
+equations = "dv/dt = (J - v) / tau"
+[spike]
+condition = "v > 1"
+reset = ["v = 0"]
+"""
+
+# a fast quadratic integrate-and-fire with euler: wrong at dt = 1 ms, fine well below
+FAST_QIF = """
+[neuron]
+name = "FastQIF"
+[parameters]
+tau = 0.002
+[state]
+v = -1
+[dynamics]
+equations = "dv/dt = (v * v + J) / tau : euler"
+[spike]
+condition = "v > 10"
+reset = ["v = -10"]
+[rate]
+table = { low = -2, high = 20, points = 32, settle = 0.05, duration = 0.2 }
+"""
+
+
+def write(tmp_path, text, name="m"):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def load(path):
+    compiled = compile_spec(path)
+    return compiled.model, compiled_module(compiled).NEURON_TYPE()
+
+
+def test_plot_uses_the_requested_step_currents_and_duration(tmp_path):
+    spec = write(tmp_path, LEAKY)
+    currents = np.linspace(0.5, 3.0, 12)
+    fig = plot_spec(spec, tmp_path / "x.svg", duration=0.1, dt=5e-4, currents=currents)
+    fi, trace = fig.axes  # one state: the f-I panel and one trace panel
+    assert fi.get_xlabel() == "input current J" and fi.get_ylabel() == "rate (Hz)"
+    simulated, approx = fi.get_lines()
+    np.testing.assert_array_equal(simulated.get_xdata(), currents)
+    np.testing.assert_array_equal(approx.get_xdata(), currents)
+    # the approximation is the type's rates(), and it lies near the simulated curve
+    # (which quantizes each interspike interval to whole steps)
+    _, neuron = load(spec)
+    np.testing.assert_array_equal(approx.get_ydata(), neuron.rates(currents, 1, 0).ravel())
+    np.testing.assert_allclose(simulated.get_ydata(), approx.get_ydata(), rtol=0.06, atol=1e-9)
+    assert simulated.get_ydata()[0] == 0 and simulated.get_ydata()[-1] > 100
+    (v,) = [line for line in trace.get_lines() if line.get_label() == "v"]
+    assert len(v.get_xdata()) == 200  # duration / dt
+    assert trace.get_ylabel() == "v" and "spikes" in trace.get_title()
+    assert "Leaky" in fig._suptitle.get_text() and "dt = 0.0005 s (given step)" in fig._suptitle.get_text()
+    assert "exact: v" in fig._suptitle.get_text()
+    assert (tmp_path / "x.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_spikes_are_marked_at_the_spike_steps(tmp_path):
+    fig = plot_spec(write(tmp_path, LEAKY), duration=0.1, dt=1e-3, currents=[0.0, 2.0])
+    trace = fig.axes[1]
+    v = [line for line in trace.get_lines() if line.get_label() == "v"][0].get_ydata()
+    marks = [line.get_xdata()[0] for line in trace.get_lines() if line.get_label().startswith("_")]
+    # a spike resets v to 0 in its step: the marks sit one step after those times
+    resets = np.flatnonzero((v[1:] == 0) & (v[:-1] > 0)) + 1
+    assert len(marks) == len(resets) > 0
+    np.testing.assert_allclose(marks, (resets + 1) * 1e-3)
+
+
+def test_states_of_different_scales_get_their_own_panels(tmp_path):
+    fig = plot_spec(REPO / "specs" / "lif.toml", duration=0.05, currents=[0.0, 2.0])
+    assert [ax.get_ylabel() for ax in fig.axes[1:]] == ["voltage", "refractory_time"]
+    fig = plot_spec(REPO / "specs" / "lif.toml", duration=0.05, currents=[0.0, 2.0], states=["voltage"])
+    assert [ax.get_ylabel() for ax in fig.axes[1:]] == ["voltage"]
+
+
+def test_scale_groups():
+    t = np.linspace(0, 1, 50)
+    traces = {"voltage": -65 + 100 * t, "m": t, "h": 1 - t, "w": 1e-4 * t, "zero": 0 * t}
+    assert scale_groups(traces) == [["voltage"], ["m", "h"], ["w"], ["zero"]]
+    assert scale_groups({"a": t, "b": 5 * t}) == [["a", "b"]]
+
+
+def test_parse_currents():
+    J = parse_currents("-1:3")
+    assert J[0] == -1 and J[-1] == 3 and len(J) == 200
+    np.testing.assert_array_equal(parse_currents("2,0.5,1"), [0.5, 1, 2])
+    for bad in ("3:1", "a:b", "1,x", "1:2:3"):
+        with pytest.raises(ValueError):
+            parse_currents(bad)
+
+
+def test_plot_cli_rejects_bad_options(tmp_path, capsys):
+    spec = str(write(tmp_path, LEAKY))
+    for args, name in ((["--state", "nope"], "y.png"), (["--currents", "2:1"], "z.png"), ([], "x.jpg")):
+        out = tmp_path / name
+        assert main(["plot", spec, "-o", str(out), *args]) == 2
+        assert not out.exists()
+    err = capsys.readouterr().err
+    assert "unknown state 'nope' (states: v)" in err and "unsupported figure type '.jpg'" in err
+
+
+def test_the_default_step_is_the_one_the_model_needs(tmp_path):
+    model, neuron = load(write(tmp_path, FAST_QIF))
+    dt = step_needed(neuron, model)
+    assert dt < 1e-3  # euler at 1 ms misses spikes of this model
+    J = np.linspace(-2, 20, 9)
+
+    def counts(h):
+        return run(neuron, model, J, h, 0.05)[0]
+
+    # the chosen step agrees with half of it, and twice it does not
+    assert np.all(np.abs(counts(dt) - counts(dt / 2)) <= 1 + 0.1 * counts(dt / 2))
+    assert not np.all(np.abs(counts(2 * dt) - counts(dt)) <= 1 + 0.1 * counts(dt))
+    # a QIF fires for every J > 0: the bracket search finds that
+    threshold = bracket_threshold(neuron, model, dt)
+    assert 0 < threshold < 1.5
+    fig = plot_spec(write(tmp_path, FAST_QIF), duration=0.02)
+    assert f"dt = {dt:g} s (the model's step)" in fig._suptitle.get_text()
+    assert fig.axes[0].get_xlim()[0] == pytest.approx(0.0, abs=1.5)  # one threshold below it
+
+
+def test_stability_limit_caps_the_default_step(tmp_path):
+    stiff = LEAKY.replace("tau = 0.02", "tau = 0.0002").replace('(J - v) / tau"', '(J - v) / tau : euler"')
+    model, neuron = load(write(tmp_path, stiff))
+    assert neuron.max_dt() == pytest.approx(4e-4)
+    assert step_needed(neuron, model) <= 2e-4
+
+
+def test_stochastic_models_are_not_compared_with_a_deterministic_reference(monkeypatch):
+    import nengo
+
+    assert is_stochastic(nengo.PoissonSpiking(nengo.LIFRate()))
+    assert not is_stochastic(nengo.LIF())
+    monkeypatch.setattr(verify, "is_stochastic", lambda neuron: True)
+    report = verify.verify_spec(REPO / "specs" / "lif.toml")
+    assert [c.status for c in report.checks] == ["N/A"] * 3
+    assert all("stochastic" in c.reason for c in report.checks)
+    assert report.passed
+    assert text([report]).count("does not apply: stochastic model") == 3
+
+
+def _report(status):
+    check = verify.Check("spike-times", "a vs b", "<= 1 s", "error 2 s", status, value=math.inf, hint="do this")
+    na = verify.Check("convergence-order", "c vs d", status="N/A", reason="no ODE states")
+    return verify.Report("specs/x.toml", "X", 1e-3, 1.0, 2.5, [check, na])
+
+
+def test_report_text_puts_the_verdict_first_and_hints_after_failures():
+    lines = text([_report("FAIL"), _report("PASS")]).splitlines()
+    assert lines[0] == "verify: FAIL (1 of 2 specs)"
+    assert lines[1].startswith("slowest: specs/x.toml")
+    body = "\n".join(lines)
+    assert "  FAIL  spike-times: a vs b\n        measured error 2 s; tolerance <= 1 s" in body
+    assert "  N/A   convergence-order: does not apply: no ODE states" in body
+    assert body.count("what to do:") == 1 and "    - spike-times: do this" in body
+    assert text([_report("PASS")]).splitlines()[0] == "verify: PASS (1 specs)"
+
+
+def test_report_json_has_stable_keys():
+    data = json.loads(as_json([_report("FAIL")]))
+    assert data["verdict"] == "FAIL"
+    (spec,) = data["specs"]
+    assert set(spec) == {"spec", "model", "verdict", "dt", "threshold", "seconds", "checks"}
+    first, second = spec["checks"]
+    assert set(first) == {"name", "status", "compares", "tolerance", "measured", "value", "reason", "hint"}
+    assert first["value"] == "inf" and first["status"] == "FAIL" and second["status"] == "N/A"
+
+
+@pytest.mark.slow
+def test_verify_quick_json_on_a_spike_count_model(capsys):
+    # spike counts have no continuous-time reference: those checks do not apply
+    assert main(["verify", "specs/spiking_rectified_linear.toml", "--quick", "--json", "-q"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    checks = {c["name"]: c for c in data["specs"][0]["checks"]}
+    assert checks["numpy-vs-nengodl"]["status"] == "PASS"
+    assert checks["numpy-vs-nengodl"]["value"] <= verify.TF_TOLERANCE
+    assert checks["spike-times"]["status"] == "N/A" and "spike counts" in checks["spike-times"]["reason"]
+    assert checks["convergence-order"]["status"] == "N/A"
