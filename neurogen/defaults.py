@@ -115,19 +115,19 @@ def step_needed(neuron, model, start=LARGEST_DT, duration=PROBE_DURATION):
 
 def threshold_current(model, neuron, dt=None):
     """The current at which ``neuron`` starts to fire at step ``dt`` (None for rate
-    types): the closed-form threshold where there is one, the rate table's where
-    the table is simulated at ``dt``, else a bracket search on simulations."""
+    types): from the closed-form threshold or rate where there is one, the rate
+    table's where the table is simulated at ``dt``, else a bracket search."""
     if not model.spiking:
         return None
     if model.rate_threshold is not None:
         values = {model.symbols[p.name]: getattr(neuron, p.name) for p in model.parameters}
         return float(model.rate_threshold.subs(values))
-    if model.rate_table is not None and (dt is None or math.isclose(dt, _table_dt(model, neuron))):
-        return neuron.rate_table().threshold
-    if dt is None and model.rate is not None:
+    if model.rate is not None:  # a closed form holds at every dt
         J = np.linspace(*table_range(model), 2001)
         rates = neuron.rates(J, np.ones(1), np.zeros(1)).ravel()
         return float(J[np.argmax(rates > 0)])
+    if model.rate_table is not None and (dt is None or math.isclose(dt, _table_dt(model, neuron))):
+        return neuron.rate_table().threshold
     return bracket_threshold(neuron, model, dt or LARGEST_DT)
 
 

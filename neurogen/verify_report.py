@@ -10,7 +10,8 @@ from .verify import FAIL, NA, PASS, SKIP
 def text(reports):
     """The whole report as text."""
     failed = [r for r in reports if not r.passed]
-    verdict = f"FAIL ({len(failed)} of {len(reports)} specs)" if failed else f"PASS ({len(reports)} specs)"
+    total = f"{len(reports)} spec{'' if len(reports) == 1 else 's'}"
+    verdict = f"FAIL ({len(failed)} of {total})" if failed else f"PASS ({total})"
     lines = [f"verify: {verdict}"]
     if len(reports) > 1:
         slowest = max(reports, key=lambda r: r.seconds)

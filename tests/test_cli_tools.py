@@ -47,7 +47,7 @@ def test_verify_fails_for_a_wrong_module(tmp_path, spec, wrong, right):
     result = run("verify", f"specs/{spec}.toml", "--generated", str(tmp_path), "-q")
     assert result.returncode == 1, result.stdout
     lines = result.stdout.splitlines()
-    assert lines[0] == "verify: FAIL (1 of 1 specs)", result.stdout
+    assert lines[0] == "verify: FAIL (1 of 1 spec)", result.stdout
     assert any(line.startswith("  FAIL  ") for line in lines)
     assert "what to do:" in result.stdout
 

@@ -183,7 +183,7 @@ def test_report_text_puts_the_verdict_first_and_hints_after_failures():
     assert "  FAIL  spike-times: a vs b\n        measured error 2 s; tolerance <= 1 s" in body
     assert "  N/A   convergence-order: does not apply: no ODE states" in body
     assert body.count("what to do:") == 1 and "    - spike-times: do this" in body
-    assert text([_report("PASS")]).splitlines()[0] == "verify: PASS (1 specs)"
+    assert text([_report("PASS")]).splitlines()[0] == "verify: PASS (1 spec)"
 
 
 def test_report_json_has_stable_keys():
