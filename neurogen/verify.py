@@ -239,18 +239,26 @@ def check_spike_times(model, neuron, reference, inputs, state0, duration, dt):
         check.reason = "over the tolerance, but converging as dt halves"
         return check
     check.status = FAIL
-    if math.isinf(result.error):
-        check.hint = (
-            f"the step misses or adds spikes (input '{result.worst}'): dt = {dt:g} s may be too "
-            "large for the model (see `neurogen check --dt`), or the spike condition or reset "
-            f"is not continuous in time; see {SPEC_DOC}#spike"
-        )
-    else:
-        check.hint = (
-            "spike times do not converge as dt shrinks: the spike condition or reset may not be "
-            f"continuous in time, or the spike time within the step is wrong; see {SPEC_DOC}#spike-time"
-        )
+    check.hint = _spike_hint(result, finer, dt)
     return check
+
+
+def _spike_hint(result, finer, dt):
+    if math.isinf(result.error) and _miscount(finer) < _miscount(result):
+        return (
+            f"the step misses or adds spikes (input '{result.worst}'), fewer at dt / 2: dt = {dt:g} s "
+            "is too large for the model's spike times; use a smaller dt, or a method with a smaller "
+            f"error (`neurogen show`); see {SPEC_DOC}#equations-and-methods"
+        )
+    return (
+        "spike times do not converge as dt shrinks: the step does not follow the spec's equations "
+        "(see numpy-vs-nengodl and `neurogen show`), or the spike condition or reset is not "
+        f"continuous in time, or the spike time within the step is wrong; see {SPEC_DOC}#spike"
+    )
+
+
+def _miscount(result):
+    return abs(result.counts[0] - result.counts[1]) if math.isinf(result.error) else 0
 
 
 def _spike_figure(result):
