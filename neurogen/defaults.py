@@ -18,8 +18,9 @@ import numpy as np
 from .model import representative_value
 
 LARGEST_DT = 1e-3  # nengo's default step: the largest one we try
-SMALLEST_DT = 1e-7  # below this, report the model as needing a smaller step than we try
-PROBE_DURATION = 0.05  # seconds simulated per trial step
+SMALLEST_DT = 1e-6  # the smallest step tried
+PROBE_DURATION = 0.05  # seconds simulated per trial step ...
+PROBE_STEPS = 5000  # ... or this many steps, if fewer
 
 
 def load_module(path, name=None):
@@ -102,14 +103,12 @@ def step_needed(neuron, model, start=LARGEST_DT, duration=PROBE_DURATION):
     dt = min(start, model.rate_table["dt"]) if model.rate_table else start
     if hasattr(neuron, "max_dt"):
         dt = min(dt, neuron.max_dt() / 2)
-    low, high = table_range(model)
-    J = np.linspace(low, high, 9)
-    coarse = run(neuron, model, J, dt, duration)
+    J = np.linspace(*table_range(model), 9)
     while dt / 2 >= SMALLEST_DT:
-        fine = run(neuron, model, J, dt / 2, duration)
-        if _agree(coarse, fine, model.spiking):
+        window = min(duration, PROBE_STEPS * dt)  # bounds the cost of small steps
+        if _agree(run(neuron, model, J, dt, window), run(neuron, model, J, dt / 2, window), model.spiking):
             return dt
-        dt, coarse = dt / 2, fine
+        dt /= 2
     return dt
 
 
@@ -126,12 +125,13 @@ def threshold_current(model, neuron, dt=None):
         J = np.linspace(*table_range(model), 2001)
         rates = neuron.rates(J, np.ones(1), np.zeros(1)).ravel()
         return float(J[np.argmax(rates > 0)])
-    if model.rate_table is not None and (dt is None or math.isclose(dt, _table_dt(model, neuron))):
+    if model.rate_table is not None and (dt is None or math.isclose(dt, table_dt(model, neuron))):
         return neuron.rate_table().threshold
     return bracket_threshold(neuron, model, dt or LARGEST_DT)
 
 
-def _table_dt(model, neuron):
+def table_dt(model, neuron):
+    """The step the type's rate table is simulated at (see ``runtime.rate_table``)."""
     dt = model.rate_table["dt"]
     return min(dt, neuron.max_dt() / 2) if hasattr(neuron, "max_dt") else dt
 

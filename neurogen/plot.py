@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .defaults import (
-    compiled_module, current_range, initial_state, is_stochastic, step_needed, threshold_current,
+    compiled_module, current_range, initial_state, is_stochastic, step_needed, table_dt,
+    threshold_current,
 )
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -125,7 +126,7 @@ def fi_panel(ax, setup):
         label, ylabel = "simulated (settled output)", "output"
     approx = neuron.rates(J, np.ones(1), np.zeros(1)).ravel()
     ax.plot(J, simulated, "k", lw=3, alpha=0.4, label=label)
-    ax.plot(J, approx, "C1--", label="rate approximation, rates()")
+    ax.plot(J, approx, "C1--", label="rate approximation, rates()" + _table_note(setup))
     title = "tuning curve (f-I)"
     if is_stochastic(neuron):
         title += ": stochastic model, one sample per current"
@@ -133,6 +134,14 @@ def fi_panel(ax, setup):
         title += f", firing threshold J = {setup.threshold:.3g}"
     ax.set(title=title, xlabel="input current J", ylabel=ylabel, xlim=(J[0], J[-1]))
     ax.legend(loc="upper left", fontsize="small")
+
+
+def _table_note(setup):
+    """Where rates() is a table simulated at another step than the plot's, say so."""
+    if setup.compiled.model.rate_table is None:
+        return ""
+    at = table_dt(setup.compiled.model, setup.neuron)
+    return "" if np.isclose(at, setup.dt) else f", tabulated at dt = {at:g} s"
 
 
 def step_trace(setup):

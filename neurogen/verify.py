@@ -203,7 +203,15 @@ def check_tf(module, model, neuron, inputs, duration, state0, dt):
         f"NumPy step vs NengoDL builder, float64, 2 steps of {dt:g} s from {len(J)} states along the inputs' runs",
         f"<= {TF_TOLERANCE:g} (relative)",
     )
-    check.value = numpy_vs_tf(module, J, state, dt)
+    try:
+        check.value = numpy_vs_tf(module, J, state, dt)
+    except FloatingPointError as e:  # nengo's simulator raises on NaN
+        check.value, check.status, check.measured = math.inf, FAIL, f"nengo's simulator stopped: {e}"
+        check.hint = (
+            "the step gives NaN or overflows from a finite state: guard the division or the "
+            "exponential in the spec (e.g. cap the exponent with min()), or use a smaller dt"
+        )
+        return check
     check.measured = f"max difference {_num(check.value)}"
     if not check.value <= TF_TOLERANCE:
         check.status = FAIL

@@ -147,6 +147,8 @@ def test_the_default_step_is_the_one_the_model_needs(tmp_path):
     fig = plot_spec(write(tmp_path, FAST_QIF), duration=0.02)
     assert f"dt = {dt:g} s (the model's step)" in fig._suptitle.get_text()
     assert fig.axes[0].get_xlim()[0] == pytest.approx(0.0, abs=1.5)  # one threshold below it
+    # rates() is a table simulated at 1 ms: the legend says so
+    assert fig.axes[0].get_lines()[1].get_label() == "rate approximation, rates(), tabulated at dt = 0.001 s"
 
 
 def test_stability_limit_caps_the_default_step(tmp_path):
