@@ -208,3 +208,26 @@ def test_verify_quick_json_on_a_spike_count_model(capsys):
     assert checks["numpy-vs-nengodl"]["value"] <= verify.TF_TOLERANCE
     assert checks["spike-times"]["status"] == "N/A" and "spike counts" in checks["spike-times"]["reason"]
     assert checks["convergence-order"]["status"] == "N/A"
+
+
+def test_a_nan_in_nengos_simulator_is_a_failed_check(monkeypatch):
+    model, neuron = load(REPO / "specs" / "lif.toml")
+
+    def raises(*args, **kwargs):
+        raise FloatingPointError("invalid value encountered in multiply")
+
+    monkeypatch.setattr(verify, "numpy_vs_tf", raises)
+    inputs = verify.battery(1.0, 0.01, quick=True)
+    check = verify.check_tf(None, model, neuron, inputs, 0.01, {"voltage": 0.0, "refractory_time": 0.0}, 1e-3)
+    assert check.status == "FAIL" and check.value == math.inf
+    assert "invalid value" in check.measured and "NaN" in check.hint
+
+
+@pytest.mark.slow
+def test_verify_quick_leaves_out_the_convergence_order(capsys):
+    assert main(["verify", "specs/lif.toml", "--quick", "--json", "-q"]) == 0
+    (spec,) = json.loads(capsys.readouterr().out)["specs"]
+    checks = {c["name"]: c for c in spec["checks"]}
+    assert checks["convergence-order"]["status"] == "SKIP"
+    assert checks["spike-times"]["status"] == "PASS" and "2 inputs x 0.2 s" in checks["spike-times"]["compares"]
+    assert 0 <= checks["spike-times"]["value"] <= 5e-4
