@@ -30,12 +30,13 @@ def spec_lines(report):
         f"  model step dt = {report.dt:g} s, firing threshold J = {threshold}, {report.seconds:.1f} s",
     ]
     for c in report.checks:
-        if c.status in (NA, SKIP):
-            lines.append(f"  {c.status:4}  {c.name}: does not apply: {c.reason}" if c.status == NA else f"  {c.status:4}  {c.name}: {c.reason}")
-            continue
-        lines.append(f"  {c.status:4}  {c.name}: {c.compares}")
-        note = f" ({c.reason})" if c.reason else ""
-        lines.append(f"        measured {c.measured}; tolerance {c.tolerance}{note}")
+        if c.status == NA:
+            lines.append(f"  {c.status:4}  {c.name:17}  does not apply: {c.reason}")
+        elif c.status == SKIP:
+            lines.append(f"  {c.status:4}  {c.name:17}  {c.reason}")
+        else:
+            lines.append(f"  {c.status:4}  {c.name:17}  {c.compares}: {c.measured} (tolerance {c.tolerance})")
+            lines += [f"{'':27}{text}" for text in (c.reason, c.detail) if text]
     hints = [c for c in report.checks if c.status == FAIL and c.hint]
     if hints:
         lines.append("  what to do:")
@@ -66,6 +67,7 @@ def as_json(reports):
                             "measured": c.measured,
                             "value": _number(c.value),
                             "reason": c.reason,
+                            "detail": c.detail,
                             "hint": c.hint,
                         }
                         for c in r.checks

@@ -172,7 +172,7 @@ def test_stochastic_models_are_not_compared_with_a_deterministic_reference(monke
 
 
 def _report(status):
-    check = verify.Check("spike-times", "a vs b", "<= 1 s", "error 2 s", status, value=math.inf, hint="do this")
+    check = verify.Check("spike-times", "a vs b", "1 s", "error 2 s", status, value=math.inf, hint="do this", detail="worst input 'ramp'")
     na = verify.Check("convergence-order", "c vs d", status="N/A", reason="no ODE states")
     return verify.Report("specs/x.toml", "X", 1e-3, 1.0, 2.5, [check, na])
 
@@ -182,8 +182,8 @@ def test_report_text_puts_the_verdict_first_and_hints_after_failures():
     assert lines[0] == "verify: FAIL (1 of 2 specs)"
     assert lines[1].startswith("slowest: specs/x.toml")
     body = "\n".join(lines)
-    assert "  FAIL  spike-times: a vs b\n        measured error 2 s; tolerance <= 1 s" in body
-    assert "  N/A   convergence-order: does not apply: no ODE states" in body
+    assert "  FAIL  spike-times        a vs b: error 2 s (tolerance 1 s)\n" + " " * 27 + "worst input 'ramp'\n" in body
+    assert "  N/A   convergence-order  does not apply: no ODE states" in body
     assert body.count("what to do:") == 1 and "    - spike-times: do this" in body
     assert text([_report("PASS")]).splitlines()[0] == "verify: PASS (1 spec)"
 
@@ -194,7 +194,7 @@ def test_report_json_has_stable_keys():
     (spec,) = data["specs"]
     assert set(spec) == {"spec", "model", "verdict", "dt", "threshold", "seconds", "checks"}
     first, second = spec["checks"]
-    assert set(first) == {"name", "status", "compares", "tolerance", "measured", "value", "reason", "hint"}
+    assert set(first) == {"name", "status", "compares", "tolerance", "measured", "value", "reason", "detail", "hint"}
     assert first["value"] == "inf" and first["status"] == "FAIL" and second["status"] == "N/A"
 
 
