@@ -105,20 +105,13 @@ def cmd_verify(args):
 
 
 def cmd_plot(args):
-    from .plot import parse_currents, plot_spec
+    from .plot import PlotOptionError, parse_currents, plot_spec
 
     out = args.output or f"{args.spec.stem}.png"
     try:
         currents = parse_currents(args.currents) if args.currents else None
-    except ValueError as e:
-        _print_error(f"--currents: {e}")
-        return EXIT_SPEC_ERROR
-    try:
         plot_spec(args.spec, out, duration=args.duration, dt=args.dt, currents=currents, states=args.state)
-    except SpecError as e:
-        _print_error(e)
-        return EXIT_SPEC_ERROR
-    except ValueError as e:  # an unknown --state or an unsupported file type
+    except (SpecError, PlotOptionError) as e:
         _print_error(e)
         return EXIT_SPEC_ERROR
     print(f"wrote {out}")

@@ -20,17 +20,22 @@ DURATION = 0.3  # default length of the step-input trace, in seconds
 SCALE_RATIO = 10.0  # states whose magnitudes differ by more than this get their own panel
 
 
+class PlotOptionError(ValueError):
+    """An option of ``neurogen plot`` that cannot be used (an unknown state, ...)."""
+
+
 def parse_currents(text):
     """``"LOW:HIGH"`` (200 currents) or ``"J1,J2,..."`` as an array."""
     try:
-        if ":" in text:
-            low, high = (float(x) for x in text.split(":"))
-            if not low < high:
-                raise ValueError(f"LOW must be below HIGH in {text!r}")
-            return np.linspace(low, high, 200)
-        values = np.array([float(x) for x in text.split(",")])
-    except ValueError as e:
-        raise ValueError(f"expected LOW:HIGH or a comma list of numbers, not {text!r}") from e
+        values = [float(x) for x in text.split(":" if ":" in text else ",")]
+    except ValueError:
+        values = []
+    if ":" in text and len(values) == 2:
+        if not values[0] < values[1]:
+            raise PlotOptionError(f"--currents: LOW must be below HIGH in {text!r}")
+        return np.linspace(values[0], values[1], 200)
+    if ":" in text or not values:
+        raise PlotOptionError(f"--currents: expected LOW:HIGH or a comma list of numbers, not {text!r}")
     return np.sort(values)
 
 
@@ -52,7 +57,7 @@ def plot_spec(spec_path, out=None, duration=None, dt=None, currents=None, states
     """Build the figure for the spec at ``spec_path``; write it to ``out`` (its
     type from the extension: .png, .svg or .pdf) if given. Returns the Figure."""
     if out is not None and Path(out).suffix.lower() not in FORMATS:
-        raise ValueError(f"unsupported figure type {Path(out).suffix!r} (use {', '.join(FORMATS)})")
+        raise PlotOptionError(f"unsupported figure type {Path(out).suffix!r} (use {', '.join(FORMATS)})")
     from .build import compile_spec
 
     compiled = compile_spec(spec_path)
@@ -61,7 +66,7 @@ def plot_spec(spec_path, out=None, duration=None, dt=None, currents=None, states
     names = [name for name, _, _ in model.states]
     for name in states or ():
         if name not in names:
-            raise ValueError(f"unknown state {name!r} (states: {', '.join(names) or 'none'})")
+            raise PlotOptionError(f"unknown state {name!r} (states: {', '.join(names) or 'none'})")
     chosen_dt = dt if dt is not None else step_needed(neuron, model)
     threshold = threshold_current(model, neuron, chosen_dt)
     if currents is None:

@@ -231,3 +231,10 @@ def test_verify_quick_leaves_out_the_convergence_order(capsys):
     assert checks["convergence-order"]["status"] == "SKIP"
     assert checks["spike-times"]["status"] == "PASS" and "2 inputs x 0.2 s" in checks["spike-times"]["compares"]
     assert 0 <= checks["spike-times"]["value"] <= 5e-4
+
+
+def test_parse_currents_messages():
+    with pytest.raises(ValueError, match="LOW must be below HIGH"):
+        parse_currents("3:1")
+    with pytest.raises(ValueError, match="expected LOW:HIGH or a comma list"):
+        parse_currents("1:2:3")

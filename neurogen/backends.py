@@ -1,0 +1,85 @@
+"""The generated NumPy ``step`` against the generated NengoDL builder, in float64,
+for ``neurogen verify``."""
+
+import math
+import warnings
+
+import numpy as np
+
+MAX_STEPS = 2000  # the states compared come from this many steps at most
+
+
+def simulate_numpy(neuron, model, current, dt, duration, state0):
+    """Run the generated NumPy step; returns (output, states) histories."""
+    steps = int(round(duration / dt))
+    n = len(current)
+    state = {k: np.full(n, v) for k, v in state0.items()}
+    output = np.zeros(n)
+    outputs, states = [], []
+    for i in range(steps):
+        J = np.array([f(i * dt) for f in current])
+        neuron.step(dt, J, output, **state)
+        outputs.append(output.copy())
+        states.append({k: v.copy() for k, v in state.items()})
+    return np.array(outputs), states
+
+
+def sampled_states(neuron, model, inputs, dt, duration, state0, per_input=100):
+    """States along the NumPy runs of ``inputs`` (about ``per_input`` each, and the
+    start) with the input current of the step that follows each; finite ones only."""
+    steps = max(2, min(int(round(duration / dt)), MAX_STEPS))
+    with np.errstate(all="ignore"):
+        _, states = simulate_numpy(neuron, model, list(inputs.values()), dt, steps * dt, state0)
+    picks = np.unique(np.linspace(0, steps - 2, per_input).astype(int))
+    J = np.concatenate([[f(0.0) for f in inputs.values()]] + [[f((i + 1) * dt) for f in inputs.values()] for i in picks])
+    n = len(inputs)
+    state = {k: np.concatenate([np.full(n, float(v))] + [states[i][k] for i in picks]) for k, v in state0.items()}
+    finite = np.isfinite(J) & np.all([np.isfinite(v) for v in state.values()] or [True], axis=0)
+    return J[finite], {k: v[finite] for k, v in state.items()}
+
+
+def numpy_vs_tf(module, J, state, dt, steps=2):
+    """Largest scaled difference between ``steps`` steps of nengo's simulator (the
+    NumPy ``step``) and of NengoDL (float64), one neuron per (``J``, ``state``) pair.
+
+    Short runs from many states rather than one long run: rounding differences
+    between NumPy and TensorFlow grow along the trajectory of an excitable model
+    until a spike moves by a step, which is no error of either."""
+    import nengo
+    import nengo_dl
+
+    n = len(J)
+    neuron = module.NEURON_TYPE(initial_state={k: _per_neuron(v) for k, v in state.items()})
+    with nengo.Network() as net:
+        nengo_dl.configure_settings(dtype="float64")
+        stim = nengo.Node(np.asarray(J, dtype=float))
+        ens = nengo.Ensemble(n, 1, neuron_type=neuron, gain=np.ones(n), bias=np.zeros(n))
+        nengo.Connection(stim, ens.neurons, synapse=None)
+        probes = [nengo.Probe(ens.neurons, "output")] + [nengo.Probe(ens.neurons, s) for s in state]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gain = 1, bias = 0 are unusual tuning curves
+        with nengo.Simulator(net, dt=dt, progress_bar=False) as sim:
+            sim.run_steps(steps)
+        with nengo_dl.Simulator(net, dt=dt, progress_bar=False) as dl:
+            dl.run_steps(steps)
+    error = 0.0
+    for p in probes:
+        a, b = sim.data[p], dl.data[p]
+        if not np.array_equal(np.isfinite(a), np.isfinite(b)):
+            return math.inf  # one of them overflows where the other does not
+        ok = np.isfinite(a)
+        scale = max(1.0, float(np.abs(a[ok]).max())) if ok.any() else 1.0
+        error = max(error, float(np.abs(a - b)[ok].max()) / scale if ok.any() else 0.0)
+    return error
+
+
+def _per_neuron(values):
+    """The distribution that gives neuron i ``values[i]`` (and every neuron
+    ``values[0]`` for other sizes: a rate table simulating the type)."""
+    import nengo
+
+    class PerNeuron(nengo.dists.Samples):
+        def sample(self, n, d=None, rng=np.random):
+            return super().sample(n, d, rng) if n == len(values) else np.full(n, values[0])
+
+    return PerNeuron(values)
