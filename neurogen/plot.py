@@ -12,7 +12,7 @@ import numpy as np
 
 from .defaults import (
     compiled_module, current_range, initial_state, is_stochastic, step_needed, table_dt,
-    threshold_current,
+    table_range, threshold_current,
 )
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -68,7 +68,7 @@ def plot_spec(spec_path, out=None, duration=None, dt=None, currents=None, states
         if name not in names:
             raise PlotOptionError(f"unknown state {name!r} (states: {', '.join(names) or 'none'})")
     chosen_dt = dt if dt is not None else step_needed(neuron, model)
-    threshold = threshold_current(model, neuron, chosen_dt)
+    threshold = threshold_current(model, neuron, chosen_dt) if model.spiking else rate_onset(neuron, model)
     if currents is None:
         currents = np.linspace(*current_range(threshold), 100 if chosen_dt >= 1e-4 else 50)
     setup = Setup(
@@ -81,15 +81,21 @@ def plot_spec(spec_path, out=None, duration=None, dt=None, currents=None, states
     return fig
 
 
+def rate_onset(neuron, model):
+    """The lowest current of the table range at which a rate model's ``rates()``
+    turns positive (None where it is never zero there, as a sigmoid)."""
+    J = np.linspace(*table_range(model), 2001)
+    positive = neuron.rates(J, np.ones(1), np.zeros(1)).ravel() > 0
+    return float(J[np.argmax(positive)]) if positive.any() and not positive[0] else None
+
+
 def build_figure(setup, label):
     """The matplotlib Figure: the f-I panel, then one panel per group of states."""
     from matplotlib.figure import Figure
 
     model = setup.compiled.model
     t, J_step, traces, spikes = step_trace(setup)
-    groups = scale_groups(traces) if traces else [["output"]]
-    if not traces:
-        traces = {"output": _rate_output(setup, J_step)}
+    groups = scale_groups(traces)
     fig = Figure(figsize=(8, 3 + 2.2 * len(groups)), constrained_layout=True)
     axes = fig.subplots(1 + len(groups), 1, squeeze=False)[:, 0]
     fig.suptitle(_title(setup, label), fontsize="medium")
@@ -136,7 +142,7 @@ def fi_panel(ax, setup):
     if is_stochastic(neuron):
         title += ": stochastic model, one sample per current"
     elif setup.threshold is not None:
-        title += f", firing threshold J = {setup.threshold:.3g}"
+        title += f", {'firing threshold' if model.spiking else 'onset'} J = {setup.threshold:.3g}"
     ax.set(title=title, xlabel="input current J", ylabel=ylabel, xlim=(J[0], J[-1]))
     ax.legend(loc="upper left", fontsize="small")
 
@@ -150,23 +156,23 @@ def _table_note(setup):
 
 
 def step_trace(setup):
-    """``(t, J, traces, spike_times)`` for a step input at a sixth of the duration:
-    from half the threshold below it to one threshold above it."""
+    """``(t, J, traces, spike_times)`` for a step input at a sixth of the duration,
+    from 10 % to 40 % of the way through the f-I currents (with the default currents,
+    from half a threshold below it to one above it). Rate models trace their output too."""
     model, dt = setup.compiled.model, setup.dt
-    base = setup.threshold if setup.threshold is not None else 0.0
-    scale = abs(base) if base else 1.0
+    low, span = setup.currents[0], setup.currents[-1] - setup.currents[0]
     steps = int(round(setup.duration / dt))
     t = np.arange(steps) * dt
-    J = np.where(t >= setup.duration / 6, base + 1.0 * scale, base - 0.5 * scale)
+    J = np.where(t >= setup.duration / 6, low + 0.4 * span, low + 0.1 * span)
     state = {k: np.full(1, v) for k, v in initial_state(model).items()}
     output = np.zeros(1)
-    traces = {k: np.empty(steps) for k in setup.states}
+    traces = {k: np.empty(steps) for k in setup.states + ([] if model.spiking else ["output"])}
     spikes = []
     with np.errstate(all="ignore"):
         for i in range(steps):
             setup.neuron.step(dt, J[i : i + 1], output, **state)
             for k in traces:
-                traces[k][i] = state[k][0]
+                traces[k][i] = (output if k == "output" else state[k])[0]
             if model.spiking and output[0] != 0:
                 spikes.append(t[i] + dt)
     return t, J, traces, spikes
@@ -191,10 +197,6 @@ def scale_groups(traces):
 def _magnitude(values):
     finite = np.abs(values[np.isfinite(values)])
     return float(finite.max()) if finite.size and finite.max() > 0 else 1e-300
-
-
-def _rate_output(setup, J):
-    return setup.neuron.rates(J, np.ones(1), np.zeros(1)).ravel()
 
 
 def _settled_output(setup, J, steps=500):

@@ -86,7 +86,7 @@ def test_plot_uses_the_requested_step_currents_and_duration(tmp_path):
 
 
 def test_spikes_are_marked_at_the_spike_steps(tmp_path):
-    fig = plot_spec(write(tmp_path, LEAKY), duration=0.1, dt=1e-3, currents=[0.0, 2.0])
+    fig = plot_spec(write(tmp_path, LEAKY), duration=0.1, dt=1e-3, currents=[0.0, 5.0])  # J 0.5 -> 2
     trace = fig.axes[1]
     v = [line for line in trace.get_lines() if line.get_label() == "v"][0].get_ydata()
     marks = [line.get_xdata()[0] for line in trace.get_lines() if line.get_label().startswith("_")]
@@ -238,3 +238,15 @@ def test_parse_currents_messages():
         parse_currents("3:1")
     with pytest.raises(ValueError, match="expected LOW:HIGH or a comma list"):
         parse_currents("1:2:3")
+
+
+def test_a_rate_model_traces_its_output(tmp_path):
+    fig = plot_spec(REPO / "specs" / "sigmoid.toml", duration=0.06, currents=np.linspace(-2, 8, 11))
+    fi, trace = fig.axes
+    assert fi.get_ylabel() == "output" and trace.get_ylabel() == "output"
+    assert "rate model: no spikes" in trace.get_title()
+    (line,) = trace.get_lines()
+    _, neuron = load(REPO / "specs" / "sigmoid.toml")
+    # the step goes from 10 % to 40 % of the currents, at a sixth of the duration
+    np.testing.assert_allclose(line.get_ydata()[[0, -1]], neuron.rates(np.array([-1.0, 2.0]), 1, 0).ravel())
+    assert "J = -1 -> 2 at t = 0.01 s" in trace.get_title()
