@@ -84,9 +84,15 @@ def plot_spec(spec_path, out=None, duration=None, dt=None, currents=None, states
 def rate_onset(neuron, model):
     """The lowest current of the table range at which a rate model's ``rates()``
     turns positive (None where it is never zero there, as a sigmoid)."""
-    J = np.linspace(*table_range(model), 2001)
-    positive = neuron.rates(J, np.ones(1), np.zeros(1)).ravel() > 0
-    return float(J[np.argmax(positive)]) if positive.any() and not positive[0] else None
+    low, high = table_range(model)
+    for _ in range(3):  # refine the bracket around the first positive rate
+        J = np.linspace(low, high, 1001)
+        positive = neuron.rates(J, np.ones(1), np.zeros(1)).ravel() > 0
+        if not positive.any() or positive[0]:
+            return None
+        k = int(np.argmax(positive))
+        low, high = J[k - 1], J[k]
+    return float(high)
 
 
 def build_figure(setup, label):

@@ -250,3 +250,20 @@ def test_a_rate_model_traces_its_output(tmp_path):
     # the step goes from 10 % to 40 % of the currents, at a sixth of the duration
     np.testing.assert_allclose(line.get_ydata()[[0, -1]], neuron.rates(np.array([-1.0, 2.0]), 1, 0).ravel())
     assert "J = -1 -> 2 at t = 0.01 s" in trace.get_title()
+
+
+def test_spike_hint_tells_a_large_step_from_a_wrong_step():
+    miscounted = verify.SpikeErrors(math.inf, 1e-3, "step 2x", (69, 65))
+    fewer = verify.SpikeErrors(math.inf, 1e-3, "step 2x", (69, 67))
+    same = verify.SpikeErrors(math.inf, 1e-3, "step 2x", (69, 65))
+    slow = verify.SpikeErrors(2e-3, 1e-3, "ramp", (10, 10))
+    assert "too large" in verify._spike_hint(miscounted, fewer, 1e-4)
+    assert "does not follow the spec" in verify._spike_hint(miscounted, same, 1e-4)
+    assert "does not follow the spec" in verify._spike_hint(slow, slow, 1e-4)
+
+
+def test_rate_onset():
+    from neurogen.plot import rate_onset
+
+    assert rate_onset(*reversed(load(REPO / "specs" / "lif_rate.toml"))) == pytest.approx(1.0, abs=1e-6)
+    assert rate_onset(*reversed(load(REPO / "specs" / "sigmoid.toml"))) is None  # never zero
