@@ -56,6 +56,9 @@ class Setup:
 def plot_spec(spec_path, out=None, duration=None, dt=None, currents=None, states=None):
     """Build the figure for the spec at ``spec_path``; write it to ``out`` (its
     type from the extension: .png, .svg or .pdf) if given. Returns the Figure."""
+    for name, value in (("--dt", dt), ("--duration", duration)):
+        if value is not None and not value > 0:
+            raise PlotOptionError(f"{name} must be positive, not {value}")
     if out is not None and Path(out).suffix.lower() not in FORMATS:
         raise PlotOptionError(f"unsupported figure type {Path(out).suffix!r} (use {', '.join(FORMATS)})")
     from .build import compile_spec

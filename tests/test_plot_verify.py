@@ -121,12 +121,14 @@ def test_parse_currents():
 
 def test_plot_cli_rejects_bad_options(tmp_path, capsys):
     spec = str(write(tmp_path, LEAKY))
-    for args, name in ((["--state", "nope"], "y.png"), (["--currents", "2:1"], "z.png"), ([], "x.jpg")):
+    cases = [(["--state", "nope"], "y.png"), (["--currents", "2:1"], "z.png"), ([], "x.jpg"), (["--dt", "0"], "d.png")]
+    for args, name in cases:
         out = tmp_path / name
         assert main(["plot", spec, "-o", str(out), *args]) == 2
         assert not out.exists()
     err = capsys.readouterr().err
     assert "unknown state 'nope' (states: v)" in err and "unsupported figure type '.jpg'" in err
+    assert "--dt must be positive" in err
 
 
 def test_the_default_step_is_the_one_the_model_needs(tmp_path):
