@@ -135,7 +135,9 @@ def cmd_new(args):
 
 
 def _snake(name):
-    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+    from .starter import snake_case
+
+    return snake_case(name)
 
 
 def _progress(args, text):
