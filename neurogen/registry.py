@@ -1,0 +1,147 @@
+"""Lazy registration of the generated NengoDL builders.
+
+A generated module defines its NumPy neuron type and a function that makes its
+NengoDL builder (importing TensorFlow).  It hands that function to
+:func:`on_nengo_dl`, which makes and registers the builder
+
+* at once, if NengoDL is already imported;
+* else right after NengoDL is first imported, in any order: a one-shot import
+  hook runs when ``nengo_dl`` has finished executing, so the builder is in
+  ``SimNeuronsBuilder.TF_NEURON_IMPL`` before any ``nengo_dl.Simulator`` exists.
+
+So importing a generated module for nengo core never imports TensorFlow.
+"""
+
+import importlib.abc
+import os
+import sys
+import threading
+import warnings
+
+_PENDING = {}  # module name -> make_builder, waiting for nengo_dl
+_BUILDERS = {}  # module name -> builder class
+_LOCK = threading.RLock()
+
+
+def on_nengo_dl(module_name, make_builder):
+    """Register ``make_builder()``'s builder with NengoDL now or when it is imported.
+
+    Returns the generated module's ``__getattr__`` (giving ``BUILDER``, which
+    imports NengoDL if needed) and its ``register(override=False)``.
+    """
+    if _nengo_dl_imported():
+        builder(module_name, make_builder).register()
+    else:
+        with _LOCK:
+            _PENDING[module_name] = make_builder
+            _install_hook()
+
+    def __getattr__(name):
+        if name == "BUILDER":
+            return builder(module_name, make_builder, import_nengo_dl=True)
+        raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+
+    def register(override=False):
+        """Register the builder with NengoDL for this type and its bound classes;
+        ``override`` also replaces NengoDL's own builders of the bound classes."""
+        cls = builder(module_name, make_builder, import_nengo_dl=True)
+        if cls is not None:
+            cls.register(override=override)
+
+    return __getattr__, register
+
+
+def builder(module_name, make_builder, import_nengo_dl=False):
+    """The builder class of ``module_name`` (made once); None without NengoDL."""
+    with _LOCK:
+        if module_name not in _BUILDERS:
+            if not _nengo_dl_imported():
+                if not import_nengo_dl or not quiet_import_nengo_dl():
+                    return None
+                if module_name in _BUILDERS:  # the import hook made it
+                    return _BUILDERS[module_name]
+            _PENDING.pop(module_name, None)
+            _BUILDERS[module_name] = make_builder()
+        return _BUILDERS[module_name]
+
+
+def _nengo_dl_imported():
+    return sys.modules.get("nengo_dl") is not None
+
+
+def quiet_import_nengo_dl():
+    """Import NengoDL for neurogen's own use; False where it is not installed.
+
+    Hides TensorFlow's C++ start-up logs (unless ``TF_CPP_MIN_LOG_LEVEL`` is set)
+    and exactly NengoDL's "not been tested" notice, nothing else.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="This version of NengoDL has not been tested")
+        try:
+            import nengo_dl  # noqa: F401
+        except ImportError:
+            return False
+    return True
+
+
+def register_pending():
+    """Make and register every builder waiting for NengoDL."""
+    with _LOCK:
+        pending = list(_PENDING.items())
+        _PENDING.clear()
+        for module_name, make_builder in pending:
+            try:
+                builder(module_name, make_builder).register()
+            except Exception as e:  # never break `import nengo_dl` for the user
+                warnings.warn(f"neurogen: could not register the NengoDL builder of {module_name}: {e}")
+
+
+class _NengoDLHook(importlib.abc.MetaPathFinder):
+    """Finds ``nengo_dl`` with the other finders and wraps its loader, so that
+    :func:`register_pending` runs as soon as the package has executed."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "nengo_dl":
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _RegisteringLoader(spec.loader)
+        return spec
+
+
+class _RegisteringLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __getattr__(self, name):  # resource readers and the like
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self.loader  # ours is only a wrapper
+        self.loader.exec_module(module)
+        _remove_hook()
+        register_pending()
+
+
+_HOOK = _NengoDLHook()
+
+
+def _install_hook():
+    if _HOOK not in sys.meta_path:
+        sys.meta_path.insert(0, _HOOK)
+
+
+def _remove_hook():
+    while _HOOK in sys.meta_path:
+        sys.meta_path.remove(_HOOK)
