@@ -29,6 +29,9 @@ class RateTable:
     threshold: float  # firing threshold current J_th
     high: float  # largest tabulated current
     values: np.ndarray  # rate at each node, values[0] == 0
+    #: rate at a current far above the table (10**4 times its span): the highest
+    #: rate the model reaches, as far as the simulation can tell (inf: unknown)
+    ceiling: float = np.inf
 
     @property
     def currents(self):
@@ -65,15 +68,16 @@ class RateTable:
 
     @property
     def max_rate(self):
-        """The highest rate of the table (at currents up to ``high``)."""
-        return float(np.max(self.values))
+        """The highest rate that :meth:`gain_bias` accepts: the table's highest, or
+        the ceiling where the table continues upwards."""
+        top = float(np.max(self.values))
+        return max(top, self.ceiling) if self.slope > 0 else top
 
     def gain_bias(self, max_rates, intercepts):
         """Gain and bias so that firing starts at ``intercepts`` and reaches
         ``max_rates`` at x = 1 (``J = gain * x + bias``).
 
-        ``max_rates`` must lie in ``(0, max_rate]``: the table is not extrapolated
-        to rates it has not simulated.
+        Raises a ``ValidationError`` for ``max_rates`` the model cannot reach.
         """
         from nengo.exceptions import ValidationError
 
@@ -82,9 +86,7 @@ class RateTable:
         if np.any(max_rates <= 0) or np.any(max_rates > self.max_rate):
             raise ValidationError(
                 f"max rates must be in (0, {self.max_rate:.6g}] Hz, the rates this neuron "
-                f"type reaches for currents up to the rate table's high = {self.high:.6g} "
-                f"(got {np.min(max_rates):.6g} to {np.max(max_rates):.6g} Hz); raise the "
-                "table's `high` in the spec's [rate] section for higher rates",
+                f"type reaches (got {np.min(max_rates):.6g} to {np.max(max_rates):.6g} Hz)",
                 attr="max_rates",
             )
         if np.any(intercepts >= 1):
@@ -181,9 +183,13 @@ def _tabulate(neuron_type, low, high, points, settle, duration, dt):
     k = int(np.argmax(rates(fine) > 0))
     threshold = fine[max(k - 1, 0)]
     s = np.linspace(0, 1, points)
-    values = rates(threshold + (high - threshold) * s**2)
+    far = threshold + (high - threshold) * 1e4  # where the rate saturates (if it does)
+    with np.errstate(all="ignore"):  # a model may overflow that far up; then inf
+        *values, ceiling = rates(np.append(threshold + (high - threshold) * s**2, far))
+    values = np.array(values)
     values[0] = 0.0
-    return RateTable(float(threshold), float(high), values)
+    ceiling = float(ceiling) if np.isfinite(ceiling) else np.inf
+    return RateTable(float(threshold), float(high), values, ceiling)
 
 
 def stacked_tables(tables, sizes):

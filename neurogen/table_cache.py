@@ -23,7 +23,7 @@ import numpy as np
 
 from . import __version__
 
-FORMAT = "neurogen-rate-table-1"
+FORMAT = "neurogen-rate-table-2"
 
 
 def directory():
@@ -85,6 +85,7 @@ def load(table_key, points):
         with np.load(folder / f"{table_key}.npz", allow_pickle=False) as data:
             stored_key = str(data["key"])
             threshold, high = float(data["threshold"]), float(data["high"])
+            ceiling = float(data["ceiling"])
             values = np.array(data["values"], dtype=float)
     except Exception:  # missing, truncated, foreign or corrupt: rebuild it
         return None
@@ -92,7 +93,7 @@ def load(table_key, points):
         return None
     if not (np.isfinite(threshold) and np.isfinite(high) and high > threshold):
         return None
-    return RateTable(threshold, high, values)
+    return RateTable(threshold, high, values, ceiling)
 
 
 def save(table_key, table):
@@ -106,7 +107,7 @@ def save(table_key, table):
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{table_key}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, key=np.array(table_key), threshold=table.threshold, high=table.high, values=table.values)
+            np.savez(f, key=np.array(table_key), threshold=table.threshold, high=table.high, values=table.values, ceiling=table.ceiling)
         os.replace(tmp, folder / f"{table_key}.npz")
         tmp = None
     except OSError:
