@@ -3,8 +3,10 @@
 ``spec file -> NeuronSpec -> Model -> UpdateProgram -> module text -> file``
 """
 
+import contextlib
 import importlib
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,20 @@ class Compiled:
     model: object
     program: object
     text: str
+
+
+def analyse_spec(path):
+    """Parse, lower, check the binding and discretize one spec, without deriving
+    rates or printing code (what ``neurogen check`` needs); raises :class:`SpecError`."""
+    from . import discretize, model, spec
+
+    parsed = spec.load(path)
+    m = model.build_model(parsed)
+    with contextlib.ExitStack() as stack:
+        for package in {c.partition(".")[0] for c in m.bound_classes}:
+            stack.enter_context(_without_tensorflow(package))
+        check_binding(m, parsed)
+    return Compiled(parsed, m, discretize.discretize(m), None)
 
 
 def compile_spec(path, display_path=None):
@@ -65,6 +81,25 @@ def check_binding(m, parsed):
         for p in m.parameters:
             if not hasattr(cls, p.name):
                 raise SpecError(f"{bound} has no parameter {p.name!r}", parsed.path, p.line)
+
+
+@contextlib.contextmanager
+def _without_tensorflow(package):
+    """Import ``package`` as if TensorFlow and NengoDL were missing, and forget its
+    modules afterwards.  nengo_extras imports both (seconds) only to offer optional
+    builders; a class's states and parameters do not depend on them."""
+    blocked = [name for name in ("tensorflow", "nengo_dl") if name not in sys.modules]
+    if not blocked or package in sys.modules or package == "nengo":
+        yield
+        return
+    sys.modules.update(dict.fromkeys(blocked, None))
+    try:
+        yield
+    finally:
+        for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[name]  # imported without TensorFlow: forget
+        for name in blocked:
+            sys.modules.pop(name, None)
 
 
 def _display(path):
