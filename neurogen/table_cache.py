@@ -46,16 +46,28 @@ def key(neuron_type, params, options):
 
     parts = [FORMAT, __version__, _file_hash(runtime.__file__)]
     for cls in type(neuron_type).__mro__[:-1]:  # all but object
-        path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        path = _source_file(cls)
         digest = _file_hash(path) if path else None
         if digest is None:
             return None
-        parts += [f"{cls.__module__}.{cls.__qualname__}", digest]
+        parts += [cls.__qualname__, digest]  # the module's file, whatever its import name
     parts += [repr(params), repr(sorted(options.items()))]
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
+
+
+def _source_file(cls):
+    """The file defining ``cls``: its module's, or that of one of its methods."""
+    path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    if path:
+        return path
+    for attribute in vars(cls).values():
+        code = getattr(attribute, "__code__", None)
+        if code is not None and os.path.exists(code.co_filename):
+            return code.co_filename
+    return None
 
 
 _FILE_HASHES = {}
@@ -107,7 +119,8 @@ def save(table_key, table):
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{table_key}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, key=np.array(table_key), threshold=table.threshold, high=table.high, values=table.values, ceiling=table.ceiling)
+            arrays = {name: getattr(table, name) for name in ("threshold", "high", "values", "ceiling")}
+            np.savez(f, key=np.array(table_key), **arrays)
         os.replace(tmp, folder / f"{table_key}.npz")
         tmp = None
     except OSError:
