@@ -73,12 +73,14 @@ def quiet_import_nengo_dl():
     """Import NengoDL for neurogen's own use; False where it is not installed.
 
     Hides TensorFlow's C++ start-up logs (unless ``TF_CPP_MIN_LOG_LEVEL`` is set)
-    and exactly NengoDL's "not been tested" notice, nothing else.
+    and exactly NengoDL's "not been tested" notice, nothing else.  TensorFlow is
+    imported first: NengoDL sets ``TF_CPP_MIN_LOG_LEVEL=1`` before importing it.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="This version of NengoDL has not been tested")
         try:
+            import tensorflow  # noqa: F401
             import nengo_dl  # noqa: F401
         except ImportError:
             return False
