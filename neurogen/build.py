@@ -32,10 +32,7 @@ def analyse_spec(path):
 
     parsed = spec.load(path)
     m = model.build_model(parsed)
-    with contextlib.ExitStack() as stack:
-        for package in {c.partition(".")[0] for c in m.bound_classes}:
-            stack.enter_context(_without_tensorflow(package))
-        check_binding(m, parsed)
+    check_binding(m, parsed)
     return Compiled(parsed, m, discretize.discretize(m), None)
 
 
@@ -56,7 +53,18 @@ def compile_spec(path, display_path=None):
 
 
 def check_binding(m, parsed):
-    """A bound class must exist and have the spec's states (in order) and parameters."""
+    """A bound class must exist and have the spec's states (in order) and parameters.
+
+    Its package is imported without TensorFlow where that is not imported yet (see
+    :func:`_without_tensorflow`).
+    """
+    with contextlib.ExitStack() as stack:
+        for package in sorted({c.partition(".")[0] for c in m.bound_classes}):
+            stack.enter_context(_without_tensorflow(package))
+        _check_binding(m, parsed)
+
+
+def _check_binding(m, parsed):
     import nengo
 
     for key, bound in [("binds", m.binds)] + [("also_binds", c) for c in m.also_binds]:
