@@ -18,8 +18,7 @@ import sys
 import threading
 import warnings
 
-_PENDING = {}  # module name -> make_builder, waiting for nengo_dl
-_BUILDERS = {}  # module name -> builder class
+_PENDING = {}  # make_builder -> its module's name, waiting for nengo_dl
 _LOCK = threading.RLock()
 
 
@@ -30,39 +29,40 @@ def on_nengo_dl(module_name, make_builder):
     imports NengoDL if needed) and its ``register(override=False)``.
     """
     if _nengo_dl_imported():
-        builder(module_name, make_builder).register()
+        builder(make_builder).register()
     else:
         with _LOCK:
-            _PENDING[module_name] = make_builder
+            _PENDING[make_builder] = module_name
             _install_hook()
 
     def __getattr__(name):
         if name == "BUILDER":
-            return builder(module_name, make_builder, import_nengo_dl=True)
+            return builder(make_builder, import_nengo_dl=True)
         raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
 
     def register(override=False):
         """Register the builder with NengoDL for this type and its bound classes;
         ``override`` also replaces NengoDL's own builders of the bound classes."""
-        cls = builder(module_name, make_builder, import_nengo_dl=True)
+        cls = builder(make_builder, import_nengo_dl=True)
         if cls is not None:
             cls.register(override=override)
 
     return __getattr__, register
 
 
-def builder(module_name, make_builder, import_nengo_dl=False):
-    """The builder class of ``module_name`` (made once); None without NengoDL."""
+def builder(make_builder, import_nengo_dl=False):
+    """The builder class that ``make_builder`` makes (once, kept as its attribute
+    ``builder``, so it lives as long as its module); None without NengoDL."""
     with _LOCK:
-        if module_name not in _BUILDERS:
+        if getattr(make_builder, "builder", None) is None:
             if not _nengo_dl_imported():
                 if not import_nengo_dl or not quiet_import_nengo_dl():
                     return None
-                if module_name in _BUILDERS:  # the import hook made it
-                    return _BUILDERS[module_name]
-            _PENDING.pop(module_name, None)
-            _BUILDERS[module_name] = make_builder()
-        return _BUILDERS[module_name]
+                if getattr(make_builder, "builder", None) is not None:  # the import hook made it
+                    return make_builder.builder
+            _PENDING.pop(make_builder, None)
+            make_builder.builder = make_builder()
+        return make_builder.builder
 
 
 def _nengo_dl_imported():
@@ -92,9 +92,9 @@ def register_pending():
     with _LOCK:
         pending = list(_PENDING.items())
         _PENDING.clear()
-        for module_name, make_builder in pending:
+        for make_builder, module_name in pending:
             try:
-                builder(module_name, make_builder).register()
+                builder(make_builder).register()
             except Exception as e:  # never break `import nengo_dl` for the user
                 warnings.warn(f"neurogen: could not register the NengoDL builder of {module_name}: {e}")
 

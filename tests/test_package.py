@@ -130,6 +130,25 @@ def test_builder_attribute_imports_nengo_dl_quietly_and_registers_all(user_proje
     assert "a warning of the user's own" in stderr  # never hidden
 
 
+def test_reloaded_module_registers_its_new_builder(user_project):
+    stdout, _ = run_python(
+        """
+        import importlib
+        import mypkg.adaptive_lif as module
+        old_type, old_builder = module.AdaptiveLIF, module.BUILDER
+        module = importlib.reload(module)
+        from nengo_dl.neuron_builders import SimNeuronsBuilder
+        impl = SimNeuronsBuilder.TF_NEURON_IMPL
+        assert module.AdaptiveLIF is not old_type and module.BUILDER is not old_builder
+        assert impl[module.AdaptiveLIF] is module.BUILDER
+        assert module.BUILDER.neuron_type is module.AdaptiveLIF
+        print("ok")
+        """,
+        user_project,
+    )
+    assert stdout.strip() == "ok"
+
+
 def test_user_package_imports_every_module(user_project):
     init = (user_project / "mypkg" / "__init__.py").read_text()
     for name in USER_SPECS:
