@@ -72,9 +72,10 @@ def _nengo_dl_imported():
 def quiet_import_nengo_dl():
     """Import NengoDL for neurogen's own use; False where it is not installed.
 
-    Hides TensorFlow's C++ start-up logs (unless ``TF_CPP_MIN_LOG_LEVEL`` is set)
-    and exactly NengoDL's "not been tested" notice, nothing else.  TensorFlow is
-    imported first: NengoDL sets ``TF_CPP_MIN_LOG_LEVEL=1`` before importing it.
+    Hides exactly NengoDL's "not been tested" notice, and TensorFlow's C++ logs
+    while TensorFlow is imported (``TF_CPP_MIN_LOG_LEVEL=2`` unless the user set
+    it).  NengoDL then sets the level to 1 itself, so the rest of its import can
+    still print TensorFlow's TensorRT line.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with warnings.catch_warnings():
