@@ -93,10 +93,10 @@ def _check_binding(m, parsed):
 
 @contextlib.contextmanager
 def _without_tensorflow(package):
-    """Import ``package`` as if TensorFlow and NengoDL were missing, and forget its
-    modules afterwards.  nengo_extras imports both (seconds) only to offer optional
-    builders; a class's states and parameters do not depend on them."""
-    blocked = [name for name in ("tensorflow", "nengo_dl") if name not in sys.modules]
+    """Import ``package`` as if TensorFlow, Keras and NengoDL were missing, and forget
+    its modules afterwards.  nengo_extras imports them (seconds) only to offer
+    optional builders; a class's states and parameters do not depend on them."""
+    blocked = [name for name in ("tensorflow", "keras", "nengo_dl") if name not in sys.modules]
     if not blocked or package in sys.modules or package == "nengo":
         yield
         return

@@ -161,10 +161,9 @@ def rate_table(neuron_type, low, high, points, settle, duration, dt=0.001):
 
 def _params(neuron_type):
     """Every parameter value, the initial state's distributions included (as text)."""
-    return tuple(
-        (p.name, repr(getattr(neuron_type, p.name)) if p.name == "initial_state" else getattr(neuron_type, p.name))
-        for p in neuron_type._params
-    )
+    values = {p.name: getattr(neuron_type, p.name) for p in neuron_type._params}
+    values["initial_state"] = repr(values.get("initial_state"))
+    return tuple(values.items())
 
 
 def _tabulate(neuron_type, low, high, points, settle, duration, dt):
