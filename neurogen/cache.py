@@ -1,13 +1,40 @@
-"""Cache keys for incremental builds (kept free of SymPy so checking is fast)."""
+"""Cache keys for incremental builds (kept free of SymPy so checking is fast),
+and the templates, read as package data of ``neurogen.templates``."""
 
 import hashlib
+import importlib.resources
 import re
 from pathlib import Path
 
 from . import __version__
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _KEY_LINE = re.compile(r"^# neurogen-cache-key: ([0-9a-f]+)$", re.M)
+
+
+def template_folder():
+    """The folder of templates (an ``importlib.resources`` Traversable).
+
+    Installed (wheel, sdist or editable), the repository's ``templates/`` folder is
+    the package ``neurogen.templates``.  A source checkout used without installing
+    it (``PYTHONPATH=.``) has no such package; its ``templates/`` folder stands in.
+    """
+    try:
+        return importlib.resources.files("neurogen.templates")
+    except ModuleNotFoundError:
+        checkout = Path(__file__).resolve().parent.parent / "templates"
+        if not checkout.is_dir():
+            raise
+        return checkout
+
+
+def template_names():
+    """Names of every template, sorted."""
+    return sorted(f.name for f in template_folder().iterdir() if f.name.endswith(".j2"))
+
+
+def read_template(name):
+    """The text of template ``name``."""
+    return template_folder().joinpath(name).read_text(encoding="utf-8")
 
 
 def template_hash():
@@ -17,9 +44,11 @@ def template_hash():
     when its version number did not change (as during development).
     """
     digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for path in sorted(TEMPLATES.glob("*.j2")) + sorted(package.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name in template_names():
+        digest.update(name.encode() + b"\0" + template_folder().joinpath(name).read_bytes())
+    package = importlib.resources.files("neurogen")
+    for name in sorted(f.name for f in package.iterdir() if f.name.endswith(".py")):
+        digest.update(name.encode() + b"\0" + package.joinpath(name).read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -48,7 +48,7 @@ def cmd_build(args):
 
 def cmd_check(args):
     from .analysis import stability_warnings
-    from .build import collect, compile_spec
+    from .build import analyse_spec, collect
 
     failed = False
     specs = collect(args.paths)
@@ -57,7 +57,7 @@ def cmd_check(args):
         return EXIT_SPEC_ERROR
     for path in specs:
         try:
-            compiled = compile_spec(path)
+            compiled = analyse_spec(path)
         except SpecError as e:
             _print_error(e)
             failed = True
@@ -137,7 +137,9 @@ def cmd_new(args):
 
 
 def _snake(name):
-    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+    from .starter import snake_case
+
+    return snake_case(name)
 
 
 def _progress(args, text):

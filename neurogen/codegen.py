@@ -12,7 +12,7 @@ import jinja2
 import sympy as sp
 
 from . import __version__
-from .cache import TEMPLATES, cache_key
+from .cache import cache_key, read_template
 from .spec import SURROGATES
 from .discretize import SPIKED, T_SPIKE
 from .model import OUTPUT, SPIKES
@@ -20,7 +20,7 @@ from .printers import numpy_printer, tensorflow_printer
 
 def _environment():
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=jinja2.FunctionLoader(read_template),  # package data of neurogen.templates
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,

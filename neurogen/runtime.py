@@ -1,18 +1,27 @@
-"""Run-time support imported by generated modules: tabulated f-I curves.
+"""NumPy run-time support imported by generated modules: tabulated f-I curves.
 
 For spiking models without a closed-form rate, the steady-state rate is measured
 once per parameter set by simulating the generated NumPy ``step`` for a vector of
 constant currents, and then interpolated.  The table is dense near the firing
 threshold: nodes sit at ``J = J_th + (high - J_th) * s**2`` for ``s`` uniform in
 ``[0, 1]``, and interpolation is linear in ``s`` in both NumPy and TensorFlow, so the
-two agree and the TensorFlow version is differentiable.
+two agree and the TensorFlow version is differentiable (:mod:`neurogen.tf_runtime`).
+
+Tables are kept in memory (the most recent :data:`MEMORY_TABLES`) and on disk
+(:mod:`neurogen.table_cache`), so a new process does not simulate them again.
+This module never imports TensorFlow.
 """
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-_CACHE = {}
+from . import table_cache
+
+#: how many tables the process keeps in memory (least recently used dropped first)
+MEMORY_TABLES = 64
+_CACHE = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,9 @@ class RateTable:
     threshold: float  # firing threshold current J_th
     high: float  # largest tabulated current
     values: np.ndarray  # rate at each node, values[0] == 0
+    #: rate at a current far above the table (10**4 times its span): the highest
+    #: rate the model reaches, as far as the simulation can tell (inf: unknown)
+    ceiling: float = np.inf
 
     @property
     def currents(self):
@@ -50,15 +62,36 @@ class RateTable:
         rate = np.asarray(rate, dtype=float)
         values = np.maximum.accumulate(self.values)  # monotone for inversion
         J = np.interp(rate, values, self.currents)
+        if self.slope <= 0:  # flat above the table: no current gives a higher rate
+            return np.where(rate > values[-1], np.inf, J)
         return np.where(rate > values[-1], self.high + (rate - values[-1]) / self.slope, J)
+
+    @property
+    def max_rate(self):
+        """The highest rate that :meth:`gain_bias` accepts: the table's highest, or
+        the ceiling where the table continues upwards."""
+        top = float(np.max(self.values))
+        return max(top, self.ceiling) if self.slope > 0 else top
 
     def gain_bias(self, max_rates, intercepts):
         """Gain and bias so that firing starts at ``intercepts`` and reaches
-        ``max_rates`` at x = 1 (``J = gain * x + bias``)."""
+        ``max_rates`` at x = 1 (``J = gain * x + bias``).
+
+        Raises a ``ValidationError`` for ``max_rates`` the model cannot reach.
+        """
+        from nengo.exceptions import ValidationError
+
         max_rates = np.asarray(np.atleast_1d(max_rates), dtype=float)
         intercepts = np.asarray(np.atleast_1d(intercepts), dtype=float)
-        J_top = self.current(max_rates)
-        gain = (J_top - self.threshold) / (1 - intercepts)
+        if np.any(max_rates <= 0) or np.any(max_rates > self.max_rate):
+            raise ValidationError(
+                f"max rates must be in (0, {self.max_rate:.6g}] Hz, the rates this neuron "
+                f"type reaches (got {np.min(max_rates):.6g} to {np.max(max_rates):.6g} Hz)",
+                attr="max_rates",
+            )
+        if np.any(intercepts >= 1):
+            raise ValidationError("intercepts must be below 1", attr="intercepts")
+        gain = (self.current(max_rates) - self.threshold) / (1 - intercepts)
         return gain, self.threshold - gain * intercepts
 
     def max_rates_intercepts(self, gain, bias):
@@ -107,21 +140,34 @@ def simulate_rates(neuron_type, J, dt=0.001, settle=0.2, duration=1.0):
 
 
 def rate_table(neuron_type, low, high, points, settle, duration, dt=0.001):
-    """The :class:`RateTable` of ``neuron_type`` (cached per type and parameters)."""
+    """The :class:`RateTable` of ``neuron_type`` (cached in memory and on disk)."""
     if hasattr(neuron_type, "max_dt"):  # simulate where the explicit updates are stable
         dt = min(dt, neuron_type.max_dt() / 2)
-    key = (type(neuron_type), _params(neuron_type), low, high, points, settle, duration, dt)
+    options = dict(low=low, high=high, points=points, settle=settle, duration=duration, dt=dt)
+    key = (type(neuron_type), _params(neuron_type), tuple(options.items()))
     table = _CACHE.get(key)
     if table is None:
-        table = _CACHE[key] = _tabulate(neuron_type, low, high, points, settle, duration, dt)
+        disk_key = table_cache.key(neuron_type, _params(neuron_type), options)
+        table = table_cache.load(disk_key, points)
+        if table is None:
+            table = _tabulate(neuron_type, **options)
+            table_cache.save(disk_key, table)
+        _CACHE[key] = table
+        while len(_CACHE) > MEMORY_TABLES:
+            _CACHE.popitem(last=False)
+    _CACHE.move_to_end(key)
     return table
 
 
 def _params(neuron_type):
-    return tuple((p.name, getattr(neuron_type, p.name)) for p in neuron_type._params if p.name != "initial_state")
+    """Every parameter value, the initial state's distributions included (as text)."""
+    values = {p.name: getattr(neuron_type, p.name) for p in neuron_type._params}
+    values["initial_state"] = repr(values.get("initial_state"))
+    return tuple(values.items())
 
 
 def _tabulate(neuron_type, low, high, points, settle, duration, dt):
+    """Simulate the f-I curve: find the threshold, then sample above it."""
     def rates(J):
         return simulate_rates(neuron_type, J, dt=dt, settle=settle, duration=duration)
 
@@ -136,9 +182,13 @@ def _tabulate(neuron_type, low, high, points, settle, duration, dt):
     k = int(np.argmax(rates(fine) > 0))
     threshold = fine[max(k - 1, 0)]
     s = np.linspace(0, 1, points)
-    values = rates(threshold + (high - threshold) * s**2)
+    far = threshold + (high - threshold) * 1e4  # where the rate saturates (if it does)
+    with np.errstate(all="ignore"):  # a model may overflow that far up; then inf
+        *values, ceiling = rates(np.append(threshold + (high - threshold) * s**2, far))
+    values = np.array(values)
     values[0] = 0.0
-    return RateTable(float(threshold), float(high), values)
+    ceiling = float(ceiling) if np.isfinite(ceiling) else np.inf
+    return RateTable(float(threshold), float(high), values, ceiling)
 
 
 def stacked_tables(tables, sizes):
@@ -147,105 +197,6 @@ def stacked_tables(tables, sizes):
     high = np.concatenate([np.full(n, t.high) for t, n in zip(tables, sizes)])
     values = np.concatenate([np.tile(t.values, (n, 1)) for t, n in zip(tables, sizes)])
     return threshold, high, values
-
-
-def tf_table_rate(J, threshold, high, values):
-    """Differentiable TensorFlow version of :meth:`RateTable.__call__`.
-
-    ``J`` has shape ``(batch, n)``; one table has scalar ``threshold`` and ``high``
-    and ``values`` of shape ``(points,)``, per-neuron tables ``(n,)`` and
-    ``(n, points)``.
-    """
-    import tensorflow as tf
-
-    shared = len(values.shape) == 1
-    if shared:
-        values = values[None, :]
-    points = values.shape[1]
-    x = (J - threshold) / (high - threshold)
-    inside = (x > 0) & (x <= 1)
-    s = tf.where(inside, tf.sqrt(tf.where(inside, x, tf.ones_like(x))), tf.zeros_like(x))
-    idx = s * (points - 1)
-    i0 = tf.clip_by_value(tf.floor(tf.stop_gradient(idx)), 0, points - 2)
-    frac = idx - i0
-    i0 = tf.cast(i0, tf.int32)
-    if shared:
-        v0, v1 = tf.gather(values[0], i0), tf.gather(values[0], i0 + 1)
-    else:  # gather per neuron: values[n, i0[b, n]]
-        v0 = tf.transpose(tf.gather(values, tf.transpose(i0), axis=1, batch_dims=1))
-        v1 = tf.transpose(tf.gather(values, tf.transpose(i0 + 1), axis=1, batch_dims=1))
-    # above the table: continue with the slope of its upper half (RateTable.slope)
-    k = _slope_start(points)
-    span = 1 - (k / (points - 1)) ** 2
-    slope = (values[:, -1] - values[:, k]) / ((high - threshold) * span)
-    above = values[:, -1] + (J - high) * slope
-    return tf.where(x > 1, above, tf.where(inside, v0 + frac * (v1 - v0), tf.zeros_like(J)))
-
-
-#: Surrogate derivatives of the spike (Heaviside) function, as functions of the
-#: distance ``x`` to threshold (positive = above) and a sharpness ``scale``.
-#: Each peaks at 1 for x = 0, so ``scale`` alone sets the width.
-SURROGATES = {
-    "fast_sigmoid": "1 / (1 + scale |x|)^2 (SuperSpike; Zenke & Ganguli 2018)",
-    "arctan": "1 / (1 + (pi scale x)^2) (Fang et al. 2021)",
-    "sigmoid": "4 s (1 - s), s = sigmoid(scale x)",
-    "triangle": "max(0, 1 - scale |x|) (Esser et al. 2016; Bellec et al. 2018)",
-    "exponential": "exp(-scale |x|) (SLAYER; Shrestha & Orchard 2018)",
-    "gaussian": "exp(-(scale x)^2 / 2)",
-    "straight_through": "1 (straight-through estimator)",
-}
-
-
-def surrogate_derivative(kind, x, scale):
-    """The surrogate derivative ``kind`` (see :data:`SURROGATES`) at ``x`` (TensorFlow)."""
-    import tensorflow as tf
-
-    if kind == "fast_sigmoid":
-        return 1 / tf.square(1 + scale * tf.abs(x))
-    if kind == "arctan":
-        return 1 / (1 + tf.square(np.pi * scale * x))
-    if kind == "sigmoid":
-        s = tf.sigmoid(scale * x)
-        return 4 * s * (1 - s)
-    if kind == "triangle":
-        return tf.maximum(1 - scale * tf.abs(x), 0)
-    if kind == "exponential":
-        return tf.exp(-scale * tf.abs(x))
-    if kind == "gaussian":
-        return tf.exp(-0.5 * tf.square(scale * x))
-    if kind == "straight_through":
-        return tf.ones_like(x)
-    raise ValueError(f"unknown surrogate {kind!r} (known: {', '.join(SURROGATES)})")
-
-
-def surrogate_spikes(spiked, distance, kind, scale):
-    """Spikes (``spiked`` as 0/1) with the surrogate derivative w.r.t. ``distance``."""
-    import tensorflow as tf
-
-    @tf.custom_gradient
-    def spike(x):
-        def grad(dy):
-            return dy * surrogate_derivative(kind, x, scale)
-
-        return tf.cast(spiked, x.dtype), grad
-
-    return spike(distance)
-
-
-def straight_through(value, proxy):
-    """``value`` on the forward pass, the gradient of ``proxy`` on the backward pass."""
-    import tensorflow as tf
-
-    return tf.stop_gradient(value) + (proxy - tf.stop_gradient(proxy))
-
-
-def smooth_threshold(J, threshold, sigma):
-    """``threshold + sigma * softplus((J - threshold) / sigma)``: a current that never
-    reaches the firing threshold, so a rate curve ``r(J)`` becomes smooth there (the
-    SoftLIF construction of Hunsberger & Eliasmith 2015)."""
-    import tensorflow as tf
-
-    return threshold + sigma * tf.math.softplus((J - threshold) / sigma)
 
 
 def check_dt(neuron_type, dt):

@@ -1,8 +1,14 @@
 """The commented starter spec written by ``neurogen new``."""
 
+import re
+
+#: word boundaries of a CamelCase name; a run of capitals is one word (an acronym)
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
 TEMPLATE = '''# {name}: a neuron model for nengo and NengoDL, compiled by neurogen.
-# Build it with `neurogen build`, then `import generated.{module}` and use
-# `{name}()` as the neuron_type of any nengo.Ensemble. Reference: docs/spec-format.md
+# Build it into your own package with `neurogen build specs -o mypkg`, then
+# `from mypkg.{module} import {name}` and use `{name}()` as the neuron_type of any
+# nengo.Ensemble. Reference: docs/spec-format.md
 
 [neuron]
 name = "{name}"
@@ -53,5 +59,9 @@ scale = 10.0
 
 def starter_spec(name):
     """Starter spec text for a neuron class called ``name``."""
-    module = "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
-    return TEMPLATE.format(name=name, module=module)
+    return TEMPLATE.format(name=name, module=snake_case(name))
+
+
+def snake_case(name):
+    """Module name of a class name: ``CubaLIF`` -> ``cuba_lif``, ``HHNeuron`` -> ``hh_neuron``."""
+    return _WORD_BOUNDARY.sub("_", name).lower()

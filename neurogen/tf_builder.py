@@ -9,14 +9,8 @@ import tensorflow as tf
 from nengo.exceptions import BuildError
 from nengo_dl.neuron_builders import SimNeuronsBuilder, TFNeuronBuilder
 
-from .runtime import (
-    rate_table,
-    smooth_threshold,
-    stacked_tables,
-    straight_through,
-    surrogate_spikes,
-    tf_table_rate,
-)
+from .runtime import rate_table, stacked_tables
+from .tf_runtime import smooth_threshold, straight_through, surrogate_spikes, tf_table_rate
 
 __all__ = ["GeneratedBuilder", "SimNeuronsBuilder", "tf"]
 

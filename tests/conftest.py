@@ -4,12 +4,15 @@
   ``import generated.lif`` work without installing anything;
 * ``build_module`` fixture: compile a spec written inline in a test and import it;
 * ``SPECS``: the bundled specs and the nengo classes they must reproduce.  Add a
-  spec to every parity / NengoDL test by appending one row.
+  spec to every parity / NengoDL test by appending one row;
+* rate tables are cached in a temporary folder of the test session (never in the
+  user's cache directory).
 """
 
 import importlib
 import importlib.util
 import itertools
+import os
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -23,6 +26,18 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from neurogen.build import build  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def rate_table_cache(tmp_path_factory):
+    """Rate tables of this test session (and its subprocesses) go to a temporary folder."""
+    saved = os.environ.get("NEUROGEN_CACHE_DIR")
+    os.environ["NEUROGEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("neurogen-cache"))
+    yield os.environ["NEUROGEN_CACHE_DIR"]
+    if saved is None:
+        os.environ.pop("NEUROGEN_CACHE_DIR", None)
+    else:
+        os.environ["NEUROGEN_CACHE_DIR"] = saved
 
 
 class Row(NamedTuple):

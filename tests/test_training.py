@@ -53,7 +53,7 @@ tf = pytest.importorskip("tensorflow")
 import generated  # noqa: E402, F401  (registers every generated builder)
 from nengo_dl.neuron_builders import SimNeuronsBuilder  # noqa: E402
 
-from neurogen import runtime  # noqa: E402
+from neurogen import runtime, tf_runtime  # noqa: E402
 from neurogen.build import compile_spec  # noqa: E402
 from neurogen.model import J as J_SYMBOL  # noqa: E402
 from neurogen.symbolic import evaluated  # noqa: E402
@@ -366,7 +366,7 @@ def test_lif_surrogate_derivative():
     v0 = tf.constant(np.random.RandomState(0).uniform(0, 1, (1, 40)), dtype)
     ref0 = tf.zeros_like(v0)
     v1 = (v0 + (v0 - J) * np.expm1(-dt / neuron.tau_rc)).numpy()
-    for kind in runtime.SURROGATES:
+    for kind in tf_runtime.SURROGATES:
         builder.training, builder.surrogate, builder.scale = "surrogate", kind, 7.0
         with tf.GradientTape() as tape:
             tape.watch(J)
@@ -376,7 +376,7 @@ def test_lif_surrogate_derivative():
         expected = (
             neuron.amplitude
             / dt
-            * runtime.surrogate_derivative(kind, tf.constant(v1 - 1), 7.0).numpy()
+            * tf_runtime.surrogate_derivative(kind, tf.constant(v1 - 1), 7.0).numpy()
             * -np.expm1(-dt / neuron.tau_rc)
         )
         np.testing.assert_allclose(grad, expected, rtol=1e-12, err_msg=kind)
