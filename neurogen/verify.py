@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends import numpy_vs_tf, sampled_states, simulate_numpy
+from .crosscheck import numpy_vs_tf, sampled_states, simulate_numpy
 from .defaults import compiled_module, initial_state, is_stochastic, step_needed, threshold_current
 from .reference import Reference, Unsupported
 
