@@ -25,12 +25,13 @@ class Compiled:
 
 def compile_spec(path, display_path=None):
     """Run every stage on one spec; raises :class:`SpecError` on bad input."""
-    from . import codegen, discretize, model, spec
+    from . import codegen, discretize, model, rates, spec
 
     parsed = spec.load(path)
-    m = model.complete_rates(model.build_model(parsed))
+    m = model.build_model(parsed)
     check_binding(m, parsed)
     program = discretize.discretize(m)
+    rates.complete_rates(m, program)
     text = codegen.render(m, program, parsed.source, display_path or _display(path))
     try:
         compile(text, f"{m.module}.py", "exec")

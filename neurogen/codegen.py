@@ -15,7 +15,7 @@ from . import __version__
 from .cache import TEMPLATES, cache_key
 from .spec import SURROGATES
 from .discretize import SPIKED, T_SPIKE
-from .model import OUTPUT, SPIKES
+from .symbols import OUTPUT, SPIKES
 from .printers import numpy_printer, tensorflow_printer
 
 def _environment():

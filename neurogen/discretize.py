@@ -23,7 +23,7 @@ import sympy as sp
 
 from . import analysis
 from .errors import SpecError
-from .model import DT, OUTPUT, SPIKES, J
+from .symbols import DT, OUTPUT, SPIKES, J
 
 DELTA_T = sp.Symbol("delta_t", real=True)
 T_SPIKE = sp.Symbol("t_spike", real=True)

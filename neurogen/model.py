@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .errors import SpecError
-from .spec import TABLE_DEFAULTS, TRAINING_DEFAULTS, check_name
+from .spec import TRAINING_DEFAULTS, check_name
 from .symbolic import parse_distribution, parse_expression
-
-J, DT, OUTPUT, SPIKES = sp.symbols("J dt output spikes", real=True)
+from .symbols import DT, OUTPUT, SPIKES, J, representative_value  # noqa: F401 (re-exported)
 
 #: Classes a spec may bind: only these packages are imported by the compiler.
 BINDABLE_PACKAGES = ("nengo", "nengo_extras", "nengo_dl")
@@ -219,34 +218,6 @@ def build_model(spec):
         "spike_time": spike.spike_time_line if spike else None,
         "refractory": spec.lines.key("spike", "refractory") if spike else None,
     }
-    return model
-
-
-def representative_value(initial):
-    """One number for a state's initial value: the number itself, or the low end of
-    its distribution (Uniform's low, Gaussian's mean, Choice's first option)."""
-    if isinstance(initial, (int, float)):
-        return float(initial)
-    cls, kwargs = initial
-    value = {"Uniform": kwargs.get("low", 0), "Gaussian": kwargs.get("mean", 0)}.get(
-        cls, (kwargs.get("options") or [0])[0]
-    )
-    return float(value)
-
-
-def complete_rates(model):
-    """Give every spiking model a steady-state rate: the spec's, a closed form
-    derived by SymPy, or else a simulated, tabulated f-I curve."""
-    from .analysis import derive_rate
-
-    if not model.spiking or model.rate is not None or model.rate_table is not None:
-        return model
-    derived = derive_rate(model)
-    if derived is not None:
-        model.rate, model.rate_threshold = derived
-        model.rate_derived = True
-    else:
-        model.rate_table = dict(TABLE_DEFAULTS)
     return model
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import sympy as sp
 from scipy.integrate import solve_ivp
 
-from .model import DT, OUTPUT, SPIKES, J
+from .symbols import DT, OUTPUT, SPIKES, J
 from .symbolic import evaluated
 
 MODULES = [
