@@ -45,25 +45,29 @@ def affine_parts(rhs, x):
 
 
 def exact_scalar(rhs, x, h, bounds=None):
-    """Exact solution of ``dx/dt = a x + b`` over ``h`` with ``a``, ``b`` held fixed.
+    """Exact solution of ``dx/dt = a x + b`` over ``h`` with ``a``, ``b`` held fixed."""
+    return sp.Add(x, exact_increment(rhs, x, h, bounds), evaluate=False)
 
-    Written as ``x + (x + b / a) * expm1(a h)``, the form nengo's LIF uses, which is
-    accurate for small ``a h``; ``a == 0`` gives ``x + b h`` (checked at run time
+
+def exact_increment(rhs, x, h, bounds=None):
+    """``x(h) - x`` for ``dx/dt = a x + b`` with ``a``, ``b`` held fixed.
+
+    Written ``(x + b / a) * expm1(a h)``, the form nengo's LIF uses, which is
+    accurate for small ``a h``; ``a == 0`` gives ``b h`` (checked at run time
     unless the parameters' ``bounds`` rule it out).
     """
     a, b = affine_parts(rhs, x)
     if a == 0:
-        return x + b * h
+        return b * h
     if nonzero(a, bounds):
-        return x + (x + b / a) * expm1(a * h)
-    # `a` may vanish at run time: divide by a safe value and take x + b h there
+        return (x + b / a) * expm1(a * h)
+    # `a` may vanish at run time: divide by a safe value and take b h there
     vanishes = sp.Eq(a, 0)
     safe_a = sp.Piecewise((1, vanishes), (a, True), evaluate=False)
     shift = sp.Mul(b, sp.Pow(safe_a, -1, evaluate=False), evaluate=False)  # unevaluated:
     step = sp.Mul(sp.Add(x, shift, evaluate=False), expm1(a * h), evaluate=False)  # SymPy
-    return sp.Piecewise(  # would move the division back inside the guard
-        (x + b * h, vanishes), (sp.Add(x, step, evaluate=False), True), evaluate=False
-    )
+    return sp.Piecewise((b * h, vanishes), (step, True), evaluate=False)  # would move the
+    # division back inside the guard
 
 
 def nonzero(expr, bounds):
@@ -102,17 +106,35 @@ def exact_system(rhs, xs, h, bounds=None):
     return values
 
 
-def exact_time_since_crossing(rhs, x, threshold):
+def exact_time_since_crossing(rhs, x, threshold, distance):
     """Time since ``x`` crossed ``threshold``, for an affine ODE solved exactly.
 
     Inverts ``x(t) = x_inf + (x0 - x_inf) exp(a t)`` backwards from the current ``x``:
-    ``s = log1p((x - threshold) / (threshold - x_inf)) / a``.
+    ``s = log1p(distance / (threshold - x_inf)) / a`` with ``distance = x - threshold``
+    (from :func:`spike_distance`).
     """
     a, b = affine_parts(rhs, x)
     if a == 0:
-        return (x - threshold) / b
+        return distance / b
     x_inf = -b / a
-    return log1p((x - threshold) / (threshold - x_inf)) / a
+    return log1p(distance / (threshold - x_inf)) / a
+
+
+def spike_distance(condition):
+    """Signed distance to threshold of a spike condition (positive once it holds):
+    ``lhs - rhs`` for ``lhs > rhs``; None for conditions of another form.
+
+    The one definition used by the step (surrogate gradients, spike times) and by
+    the continuous-time reference's event detection.
+    """
+    if isinstance(condition, (sp.StrictGreaterThan, sp.GreaterThan)):
+        high, low = condition.lhs, condition.rhs
+    elif isinstance(condition, (sp.StrictLessThan, sp.LessThan)):
+        high, low = condition.rhs, condition.lhs
+    else:
+        return None
+    negated = -low if low.is_Number else sp.Mul(-1, low, evaluate=False)
+    return sp.Add(high, negated, evaluate=False)
 
 
 def threshold_of(condition, states, changing=()):

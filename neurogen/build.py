@@ -1,6 +1,6 @@
 """The compiler pipeline, stage by stage, and atomic writing of its output.
 
-``spec file -> NeuronSpec -> Model -> UpdateProgram -> module text -> file``
+``spec file -> NeuronSpec -> Model -> StepProgram (+ rates) -> module text -> file``
 """
 
 import importlib

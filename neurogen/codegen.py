@@ -1,7 +1,7 @@
 """Render a model and its update program into a Python module (Jinja2 templates).
 
-The printers turn each :class:`~neurogen.discretize.Statement` into one line of
-NumPy or TensorFlow; the templates in ``templates/`` only lay those lines out.
+:mod:`neurogen.backends` prints each statement of the step IR as NumPy or
+TensorFlow; the templates in ``templates/`` only lay those lines out.
 """
 
 import json
@@ -13,10 +13,10 @@ import sympy as sp
 
 from . import __version__
 from .cache import TEMPLATES, cache_key
-from .spec import SURROGATES
-from .discretize import SPIKED, T_SPIKE
-from .symbols import OUTPUT, SPIKES
+from .backends import numpy_lines, tensorflow_lines
 from .printers import numpy_printer, tensorflow_printer
+from .spec import SURROGATES
+from .symbols import OUTPUT
 
 def _environment():
     env = jinja2.Environment(
@@ -59,69 +59,6 @@ def docstring(text, indent):
     return "\n".join((pad + line) if line.strip() else "" for line in text.splitlines())
 
 
-def _increment(target, expr, printer):
-    """``x += rest`` when ``expr`` is ``x + rest``, else None."""
-    if isinstance(expr, sp.Add) and target in expr.args:
-        rest = expr - target
-        if isinstance(rest, sp.Mul) and rest.could_extract_minus_sign():
-            return f"{target} -= {printer.doprint(-rest)}"
-        return f"{target} += {printer.doprint(rest)}"
-    return None
-
-
-def _numpy_state(s, printer):
-    target, expr = s.target, s.expr
-    if isinstance(expr, sp.Piecewise) and len(expr.args) == 2 and expr.args[1].expr == target:
-        value, mask = expr.args[0]
-        if value.free_symbols <= printer.scalars:  # e.g. voltage[spikes > 0] = 0
-            return f"{target}[{printer.doprint(mask)}] = {printer.doprint(value)}"
-    return _increment(target, expr, printer) or f"{target}[...] = {printer.doprint(expr)}"
-
-
-def tensorflow_lines(program):
-    """The NengoDL ``step`` body: every assignment rebinds a tensor."""
-    printer = tensorflow_printer()
-    lines = []
-    detached = False
-    condition = None
-    for s in program.statements:
-        if s.comment:
-            lines.append(f"# {s.comment}")
-        if s.target == SPIKED and isinstance(s.expr, (sp.core.relational.Relational, sp.And, sp.Or, sp.Not)):
-            condition = s.expr
-        if s.target == SPIKES:
-            lines.append(f"spikes = {_tf_spikes(s.expr, condition, printer)}")
-            continue
-        expr = s.expr
-        if s.kind == "state" and expr.has(SPIKED) and expr.has(SPIKES):
-            # resets are not differentiated through the spike (surrogate training)
-            if not detached:
-                lines.append(f"{HELD} = tf.stop_gradient(spikes)")
-                detached = True
-            expr = expr.xreplace({SPIKES: HELD})
-        target = "output" if s.kind == "output" else str(s.target)
-        lines.append(_increment(s.target, expr, printer) or f"{target} = {printer.doprint(expr)}")
-    return lines
-
-
-HELD = sp.Symbol("spikes_held", real=True)  # spikes with no gradient, for resets
-
-
-def _tf_spikes(expr, cond, printer):
-    """``self.spike(spiked, distance)`` or ``self.spike_count(count, proxy)``: the
-    builder decides whether spikes get a surrogate gradient."""
-    if isinstance(expr, sp.Piecewise):  # 0/1 from the spike condition `cond`
-        if isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)):
-            distance = printer.doprint(sp.Add(cond.lhs, -cond.rhs))
-        elif isinstance(cond, (sp.StrictLessThan, sp.LessThan)):
-            distance = printer.doprint(sp.Add(cond.rhs, -cond.lhs))
-        else:
-            distance = "None"
-        return f"self.spike({printer.doprint(expr.args[0].cond)}, {distance})"
-    proxy = expr.args[0] if isinstance(expr, sp.floor) else expr
-    return f"self.spike_count({printer.doprint(expr)}, {printer.doprint(proxy)})"
-
-
 def distribution_code(initial):
     """Code for a state's initial value: ``Choice([0])`` or ``Uniform(low=0, high=1)``."""
     if isinstance(initial, (int, float)):
@@ -134,7 +71,6 @@ def distribution_code(initial):
 def render(model, program, source, spec_path):
     """The generated module's text (deterministic: same inputs, same bytes)."""
     numpy_printer_ = numpy_printer()
-    numpy_printer_.scalars = set(model.param_symbols)
     params = program.free_parameters(model)
     states = [s for s, _, _ in model.states]
     rate = model.rate
@@ -150,7 +86,7 @@ def render(model, program, source, spec_path):
         state_inits=[(n, distribution_code(i)) for n, _, i in model.states],
         base=model.binds or "nengo.neurons.NeuronType",
         imports=sorted({c.rsplit(".", 1)[0] for c in model.bound_classes} - {"nengo"}),
-        numpy_step=numpy_lines(model, program, numpy_printer_),
+        numpy_step=numpy_lines(program, model),
         tf_step=tensorflow_lines(program),
         rate_params=sorted(str(s) for s in rate.free_symbols if str(s) != "J") if rate is not None else [],
         numpy_rate=numpy_printer_.doprint(rate) if rate is not None else None,
@@ -172,29 +108,6 @@ def render(model, program, source, spec_path):
         ),
     )
     return _environment().get_template("module.py.j2").render(**context)
-
-
-def numpy_lines(model, program, printer):
-    """The NumPy ``step`` body: states are updated in place, as nengo does."""
-    state_symbols = set(model.state_symbols)
-    lines = []
-    for s in program.statements:
-        if s.comment:
-            lines.append(f"# {s.comment}")
-        if s.kind == "local":
-            if s.expr in state_symbols:
-                text = f"{s.target} = {s.expr}.copy()"
-            else:
-                text = f"{s.target} = {printer.doprint(s.expr)}"
-            if s.target == T_SPIKE:
-                lines.append('with np.errstate(divide="ignore", invalid="ignore"):')
-                text = "    " + text
-            lines.append(text)
-        elif s.kind == "output":
-            lines.append(f"output[...] = {printer.doprint(s.expr)}")
-        else:
-            lines.append(_numpy_state(s, printer))
-    return lines
 
 
 def _runtime_imports(model, program):

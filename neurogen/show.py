@@ -31,7 +31,7 @@ def describe(model, program):
     for s in program.statements:
         if s.comment:
             lines.append(f"  # {s.comment}")
-        lines.append(f"  {s.target} <- {_math(s.expr)}")
+        lines.append(f"  {s.describe()}")
     if model.rate is not None:
         lines.append("")
         how = "derived in closed form" if model.rate_derived else "from the spec"
