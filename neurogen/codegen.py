@@ -101,24 +101,31 @@ def render(model, program, source, spec_path):
         max_dt=_max_dt(program.stability, numpy_printer_),
         runtime_imports=sorted(_runtime_imports(model, program)),
         stability_params=sorted({str(x) for _, _, e in program.stability for x in e.free_symbols}),
-        stateless_output=(
-            numpy_printer_.doprint(model.output)
-            if model.output is not None and not model.states and OUTPUT not in model.output.free_symbols
-            else None
-        ),
+        rates_kind=rates_kind(model),
     )
     return _environment().get_template("module.py.j2").render(**context)
+
+
+def rates_kind(model):
+    """How the generated class gets its rates: ``formula`` (closed form), ``table``
+    (tabulated f-I curve), ``stateless`` (the output itself), ``settled``
+    (simulated until the states settle) or None (inherited from the bound class).
+    The template and the runtime imports both follow this one decision."""
+    if model.rate is not None:
+        return "formula"
+    if model.rate_table:
+        return "table"
+    if model.binds:
+        return None
+    stateless = model.output is not None and not model.states and OUTPUT not in model.output.free_symbols
+    return "stateless" if stateless else "settled"
 
 
 def _runtime_imports(model, program):
     """Names the module needs from neurogen.runtime."""
     names = {"check_dt"} if program.stability else set()
-    if model.rate_table:
-        names.add("rate_table")
-    stateless = model.output is not None and not model.states
-    if not model.spiking and not model.binds and model.rate is None and not stateless:
-        names.add("settled_output")
-    return names
+    helper = {"table": "rate_table", "settled": "settled_output"}.get(rates_kind(model))
+    return names | ({helper} if helper else set())
 
 
 def _max_dt(stability, printer):

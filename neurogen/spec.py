@@ -17,19 +17,17 @@ from .errors import SpecError
 METHODS = ("auto", "exact", "exponential_euler", "euler", "rk4")
 SPIKE_TIMES = ("auto", "exact", "linear", "end")
 
-#: Names a spec may not declare: the step's own inputs and locals, and attributes
-#: that every nengo NeuronType already has.
+#: Names a spec may not declare: the step's own inputs, attributes that every nengo
+#: NeuronType already has, and the generated module's globals.  The compiler's own
+#: temporaries start with ``_`` (see neurogen.ir), which spec names never do.
 RESERVED = frozenset(
-    """J dt output spikes t_spike delta_t self np tf nengo dtype signals state
+    """J dt output spikes self np tf nengo dtype signals state
     probeable spiking negative initial_state step rates gain_bias current make_state
     max_rates_intercepts params training_step training surrogate surrogate_scale
-    smoothing training_defaults rate_table rate_table_options spiked spikes_held pi inf
+    smoothing training_defaults rate_table rate_table_options pi inf
     BUILDER NEURON_TYPE GeneratedBuilder NumberParam EnumParam Choice Uniform Gaussian
-    Exponential nengo_dl register check_dt settled_output""".split()
+    Exponential nengo_dl register check_dt settled_output linear_propagator""".split()
 )
-#: names of the compiler's temporaries: RK4 stages, values before an update, and
-#: values computed before they are written back
-TEMPORARY = re.compile(r"^k[1-4]_|_start$|_next$")
 
 SECTIONS = {
     "neuron": {"name", "binds", "also_binds", "doc", "negative", "references"},
@@ -195,13 +193,6 @@ def check_name(name, what, line, path):
         raise SpecError(f"{what} name {name!r} may not start with an underscore", path, line)
     if name in RESERVED:
         raise SpecError(f"{what} name {name!r} is reserved", path, line)
-    if TEMPORARY.search(name):
-        raise SpecError(
-            f"{what} name {name!r} is reserved for the compiler's temporaries "
-            "(k1_..k4_ prefixes, _start and _next suffixes)",
-            path,
-            line,
-        )
     from .symbolic import FUNCTIONS
 
     if name in FUNCTIONS:
