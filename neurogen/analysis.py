@@ -82,30 +82,6 @@ def nonzero(expr, bounds):
     return bool(sp.simplify(expr.xreplace(replacements)).is_nonzero)
 
 
-def exact_system(rhs, xs, h, bounds=None):
-    """Exact propagator for the affine system ``dx/dt = A x + b`` over ``h``.
-
-    Uses the matrix exponential of the augmented matrix ``[[A, b], [0, 0]]``.
-    Returns the list of updated values.
-    """
-    if len(xs) == 1:
-        return [exact_scalar(rhs[0], xs[0], h, bounds)]
-    A = jacobian(rhs, xs)
-    b = sp.Matrix([evaluated(r).subs({x: 0 for x in xs}) for r in rhs])
-    n = len(xs)
-    aug = sp.zeros(n + 1, n + 1)
-    aug[:n, :n] = A
-    aug[:n, n] = b
-    prop = sp.simplify((aug * h).exp())
-    state = sp.Matrix(list(xs) + [1])
-    values = [sp.simplify(e) for e in (prop * state)[:n]]
-    if any(v.has(sp.I) for v in values):
-        values = [sp.simplify(sp.expand_complex(v.rewrite(sp.cos))) for v in values]
-    if any(v.has(sp.I) for v in values):
-        raise NotImplementedError("complex eigenvalues")
-    return values
-
-
 def exact_time_since_crossing(rhs, x, threshold, distance):
     """Time since ``x`` crossed ``threshold``, for an affine ODE solved exactly.
 

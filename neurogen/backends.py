@@ -10,7 +10,7 @@ masked work only for the neurons in the mask, as nengo's neurons do
 
 import sympy as sp
 
-from .ir import Assign, Guarded, MaskedAssign, Output, Spike, SpikeCount, Store, Update, temporary
+from .ir import Assign, Guarded, MaskedAssign, Output, Propagator, Spike, SpikeCount, Store, Update, temporary
 from .printers import numpy_printer, tensorflow_printer
 from .symbols import SPIKES
 
@@ -56,6 +56,8 @@ def numpy_lines(program, model):
             guarded.add(s.target)
         elif isinstance(s, MaskedAssign):
             lines.append(f"{s.target}[{s.mask}] = {masked(s.value, s.mask)}")
+        elif isinstance(s, Propagator):
+            lines.append(f"{s.phi}, {s.gamma} = linear_propagator({_matrix(s.matrix, p)}, {p(s.h)})")
         else:  # pragma: no cover - a new statement kind needs a printing rule
             raise TypeError(f"no NumPy printing rule for {type(s).__name__}")
     return lines
@@ -91,6 +93,12 @@ def tensorflow_lines(program):
                 value = value.xreplace({SPIKES: HELD})
             select = sp.Piecewise((value, s.mask), (s.target, True), evaluate=False)
             lines.append(f"{s.target} = {p(select)}")
+        elif isinstance(s, Propagator):
+            lines.append(f"{s.phi}, {s.gamma} = self.propagator({_matrix(s.matrix, p)}, {p(s.h)})")
         else:  # pragma: no cover
             raise TypeError(f"no TensorFlow printing rule for {type(s).__name__}")
     return lines
+
+
+def _matrix(rows, p):
+    return "[" + ", ".join("[" + ", ".join(p(e) for e in row) + "]" for row in rows) + "]"

@@ -14,6 +14,7 @@ import sympy as sp
 from . import __version__
 from .cache import TEMPLATES, cache_key
 from .backends import numpy_lines, tensorflow_lines
+from .ir import Propagator
 from .printers import numpy_printer, tensorflow_printer
 from .spec import SURROGATES
 from .symbols import OUTPUT
@@ -102,6 +103,7 @@ def render(model, program, source, spec_path):
         runtime_imports=sorted(_runtime_imports(model, program)),
         stability_params=sorted({str(x) for _, _, e in program.stability for x in e.free_symbols}),
         rates_kind=rates_kind(model),
+        uses_propagator=any(isinstance(s, Propagator) for s in program.statements),
     )
     return _environment().get_template("module.py.j2").render(**context)
 

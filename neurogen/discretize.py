@@ -35,6 +35,7 @@ from .ir import (
     Update,
     temporary,
 )
+from .methods import Context, choose, coupled_groups
 from .symbols import DT, J
 
 DELTA_T = temporary("delta_t")  # the part of the step outside the refractory period
@@ -42,106 +43,28 @@ T_SPIKE = temporary("t_spike")  # when in the step the neuron spiked
 START = temporary("start")  # the spiking state before the update (linear spike time)
 
 
-def choose_method(update, block_states, path):
-    """Resolve ``auto`` and check that an explicit method fits the equation."""
-    rhs, x, method = update.expr, update.target, update.method
-    linear = analysis.is_linear(rhs, block_states)
-    cond_linear = analysis.is_conditionally_linear(rhs, x)
-    if method == "auto":
-        if linear:
-            return "exact"
-        return "exponential_euler" if cond_linear else "rk4"
-    if method == "exact" and not linear:
-        raise SpecError(
-            f"method 'exact' needs an ODE that is linear in the states; d{x}/dt is not", path, update.line
-        )
-    if method == "exponential_euler" and not cond_linear:
-        raise SpecError(
-            f"method 'exponential_euler' needs d{x}/dt to be linear in {x}", path, update.line
-        )
-    return method
+def integrate(odes, ctx, path, chosen):
+    """Statements advancing a run of ODEs over ``ctx.h``: each coupled group with
+    one method (see :mod:`neurogen.methods`); all read the run's start values.
+    Records ``state name -> (method, reason)`` in ``chosen``."""
+    helpers, values = [], {}
+    for group in coupled_groups(odes):
+        for method, members, reason in choose(group, ctx, path):
+            for u in members:
+                chosen[str(u.target)] = (method.name, reason)
+            stages, new = method.integrate(members, ctx)
+            helpers += stages
+            values.update({x: (op, value) for x, op, value in new})
+    return helpers, [(u.target, *values[u.target]) for u in odes]
 
 
-def integrate(updates, h, path, methods, bounds=None):
-    """Statements advancing a run of ODEs over a step ``h``: local stages (RK4)
-    and the states' new values.  ODEs with the same method are integrated
-    together; each group holds the other groups' states fixed over the step."""
-    odes = updates
-    block_states = [u.target for u in odes]
-    chosen = {u.target: choose_method(u, block_states, path) for u in odes}
-    for u in odes:
-        methods[str(u.target)] = chosen[u.target]
-    new, helpers = {}, []  # new[x] = ("+", increment) or ("=", value)
-
-    exact = [u for u in odes if chosen[u.target] == "exact"]
-    if len(exact) > 1 and not _well_defined(exact, h, bounds):
-        if any(u.method == "exact" for u in exact):
-            raise SpecError(
-                "method 'exact' gives no real closed form for this coupled linear system "
-                "at the default parameters (complex eigenvalues); use 'rk4'",
-                path,
-                exact[0].line,
-            )
-        for u in exact:  # auto: integrate the coupled system numerically instead
-            chosen[u.target] = methods[str(u.target)] = "rk4"
-        exact = []
-    if len(exact) == 1:
-        (u,) = exact
-        new[u.target] = ("+", analysis.exact_increment(u.expr, u.target, h, bounds))
-    elif exact:
-        xs = [u.target for u in exact]
-        if any(analysis.is_linear(u.expr, xs) is False for u in exact):
-            raise SpecError("exact ODEs must be jointly linear", path, exact[0].line)
-        try:
-            values = analysis.exact_system([u.expr for u in exact], xs, h, bounds)
-        except NotImplementedError:
-            raise SpecError(
-                "method 'exact' cannot write this coupled linear system in real arithmetic "
-                "(complex eigenvalues); use 'rk4'",
-                path,
-                exact[0].line,
-            ) from None
-        for u, value in zip(exact, values):
-            new[u.target] = ("=", value)
-    for u in odes:
-        method = chosen[u.target]
-        if method == "euler":  # written as is: x + h*f(x), f as in the spec
-            new[u.target] = ("+", sp.Mul(h, u.expr, evaluate=False))
-        elif method == "exponential_euler":
-            new[u.target] = ("+", analysis.exact_increment(u.expr, u.target, h, bounds))
-    rk4 = [u for u in odes if chosen[u.target] == "rk4"]
-    if rk4:
-        helpers, increments = _rk4([u.target for u in rk4], [u.expr for u in rk4], h)
-        new.update({x: ("+", inc) for x, inc in increments.items()})
-    return helpers, [(u.target, *new[u.target]) for u in odes]
-
-
-def _well_defined(exact, h, bounds):
-    """Whether the coupled propagator is real and finite at the default parameters."""
-    xs = [u.target for u in exact]
-    try:
-        values = analysis.exact_system([u.expr for u in exact], xs, h, bounds)
-    except NotImplementedError:
-        return False
-    point = {symbol: default for symbol, (_, _, _, default) in (bounds or {}).items()}
-    point.update({x: 0.5 + 0.1 * i for i, x in enumerate(xs)})
-    point.update({h: 0.001, J: 1.5})
-    for value in values:
-        value = value.subs(point)
-        value = value.subs({s: 0.7 for s in value.free_symbols})  # other states, held fixed
-        number = complex(sp.N(value))
-        if not (abs(number.imag) < 1e-9 * max(1.0, abs(number.real)) and abs(number.real) < 1e300):
-            return False
-    return True
-
-
-def _block(out, updates, h, path, methods, comment, bounds):
+def _block(out, updates, ctx, path, chosen, comment):
     """Emit a block of update lines in order; runs of ODE lines integrate together."""
     run = []
 
     def flush():
         if run:
-            helpers, values = integrate(run, h, path, methods, bounds)
+            helpers, values = integrate(run, ctx, path, chosen)
             out.extend(helpers)
             out.extend(_write(values, comment))
             run.clear()
@@ -156,48 +79,6 @@ def _block(out, updates, h, path, methods, comment, bounds):
         else:
             out.append(Store(u.target, u.expr))
     flush()
-
-
-def _half(h, k):
-    """``h*k/2``, as written (SymPy would print (1/2)*h*k)."""
-    return sp.Mul(sp.Mul(h, k, evaluate=False), sp.Pow(2, -1, evaluate=False), evaluate=False)
-
-
-def _at(exprs, point):
-    """``exprs`` with states replaced by other symbols, keeping the written order."""
-    with sp.evaluate(False):
-        return [e.xreplace(point) for e in exprs]
-
-
-def _rk4(xs, rhs, h):
-    """Classic RK4: stages as ``_``-prefixed locals, each the right-hand side as
-    written, read at an intermediate state; J and other states held fixed."""
-    helpers, ks = [], []
-
-    def stage(n, point):
-        syms = [temporary(f"k{n}_{x}") for x in xs]
-        for sym, value in zip(syms, _at(rhs, point) if point else rhs):
-            helpers.append(Assign(sym, value))
-        ks.append(dict(zip(xs, syms)))
-
-    def intermediate(n, shift):
-        point = {}
-        for x in xs:
-            point[x] = temporary(f"{x}_{n}")
-            helpers.append(Assign(point[x], sp.Add(x, shift(ks[-1][x]), evaluate=False)))
-        return point
-
-    stage(1, None)
-    stage(2, intermediate(2, lambda k: _half(h, k)))
-    stage(3, intermediate(3, lambda k: _half(h, k)))
-    stage(4, intermediate(4, lambda k: sp.Mul(h, k, evaluate=False)))
-    increments = {}
-    for x in xs:
-        k1, k2, k3, k4 = (k[x] for k in ks)
-        total = sp.Add(k1, sp.Mul(2, k2, evaluate=False), sp.Mul(2, k3, evaluate=False), k4, evaluate=False)
-        weighted = sp.Mul(h, total, evaluate=False)
-        increments[x] = sp.Mul(weighted, sp.Pow(6, -1, evaluate=False), evaluate=False)
-    return helpers, increments
 
 
 def _write(values, comment):
@@ -230,7 +111,7 @@ def _write(values, comment):
 def discretize(model, path=None):
     """Build the :class:`~neurogen.ir.StepProgram` of one simulation step."""
     path = path or model.source_path
-    out, methods = [], {}
+    out, chosen = [], {}
 
     if model.input is not None:
         out.append(Assign(J, model.input, "effective input current"))
@@ -251,7 +132,9 @@ def discretize(model, path=None):
     start_index = len(out)
 
     bounds = {model.symbols[p.name]: (p.low, p.high, p.low_open, p.value) for p in model.parameters}
-    _block(out, model.dynamics, h, path, methods, "integrate the dynamics", bounds)
+    params = frozenset(model.param_symbols)
+    _block(out, model.dynamics, Context(h, bounds, params), path, chosen, "integrate the dynamics")
+    methods = {name: method for name, (method, _) in chosen.items()}
 
     if model.spiking:
         _spikes(out, model)
@@ -271,11 +154,12 @@ def discretize(model, path=None):
         out.append(Output(model.output))
         _clamps(out, model)
 
-    _block(out, model.after_output, DT, path, methods, "updates that see this step's output", bounds)
+    _block(out, model.after_output, Context(DT, bounds, params), path, chosen, "updates that see this step's output")
     out.extend(_masked(model.after_reset, "reset after the update"))
+    methods = {name: method for name, (method, _) in chosen.items()}
     stability = analysis.stability_limits(model.dynamics + model.after_output, methods, model.state_symbols)
-    statements = _prune(out, path)
-    return StepProgram(tuple(statements), methods, tuple(stability))
+    reasons = {name: reason for name, (_, reason) in chosen.items()}
+    return StepProgram(tuple(_prune(out, path)), methods, tuple(stability), reasons)
 
 
 def _spikes(out, model):

@@ -17,6 +17,7 @@ Statement kinds:
 ``Output(value)``                    the step's output
 ``Guarded(mask, target, value)``     a local computed only for the neurons in ``mask``
 ``MaskedAssign(mask, target, value)`` a state written only for the neurons in ``mask``
+``Propagator(phi, gamma, matrix, h)`` the exact propagator of a linear system
 """
 
 from dataclasses import dataclass, field
@@ -174,6 +175,34 @@ class MaskedAssign:
 
     def describe(self):
         return f"{self.target} <- {sp.sstr(self.value)}  where {self.mask}"
+
+
+@dataclass(frozen=True)
+class Propagator:
+    """``phi, gamma = expm([[A, I], [0, 0]] h)`` blocks, for ``x(h) = phi x + gamma b``;
+    ``matrix`` (rows of ``A``) reads parameters only.  Entries are read as
+    :meth:`entry` symbols (scalars, or per neuron where ``h`` is)."""
+
+    phi: sp.Symbol
+    gamma: sp.Symbol
+    matrix: tuple
+    h: sp.Basic
+    comment: str = "propagator of the coupled linear system"
+
+    def entry(self, which, i, j):
+        base = self.phi if which == "phi" else self.gamma
+        return sp.Symbol(f"{base}[{i}, {j}]", real=True)
+
+    def reads(self):
+        return _reads(self.h, *[e for row in self.matrix for e in row])
+
+    def writes(self):
+        k = len(self.matrix)
+        return {self.entry(w, i, j) for w in ("phi", "gamma") for i in range(k) for j in range(k)}
+
+    def describe(self):
+        rows = [[sp.sstr(e) for e in row] for row in self.matrix]
+        return f"{self.phi}, {self.gamma} = expm([[A, I], [0, 0]] * {self.h}) with A = {rows}"
 
 
 LOCALS = (Assign, Guarded)

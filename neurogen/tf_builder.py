@@ -127,6 +127,22 @@ class GeneratedBuilder(TFNeuronBuilder):
             return straight_through(count, proxy)
         return count
 
+    def propagator(self, matrix, h):
+        """``(phi, gamma)`` of ``expm([[A, I], [0, 0]] h)`` for the rows ``matrix`` of
+        ``A`` (see :mod:`neurogen.propagators`), indexed ``[i, j]`` first, then per
+        neuron; differentiable (``tf.linalg.expm``).  With constant parameters and
+        ``h = dt`` its inputs are constants, which TensorFlow folds."""
+        k = len(matrix)
+        h = tf.cast(h, self.dtype)
+        scaled = [[tf.cast(a, self.dtype) * h for a in row] for row in matrix]
+        zero = sum(a for row in scaled for a in row) * 0  # broadcasts to the common shape
+        eye = [[h + zero if i == j else zero for j in range(k)] for i in range(k)]
+        rows = [[a + zero for a in scaled[i]] + eye[i] for i in range(k)]
+        rows += [[zero] * (2 * k) for _ in range(k)]
+        exp = tf.linalg.expm(tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2))
+        exp = tf.experimental.numpy.moveaxis(exp, [-2, -1], [0, 1])
+        return exp[:k, :k], exp[:k, k:]
+
     def training_step(self, J, dt, **state):
         """Differentiable steady-state rate, interpolated from the simulated f-I curve."""
         return tf_table_rate(self.smooth(J), *self.rate_table)
