@@ -108,7 +108,7 @@ class Spike:
         return {self.mask, SPIKES}
 
     def describe(self):
-        return f"spikes where {sp.sstr(self.condition)}"
+        return f"{self.mask} = {sp.sstr(self.condition)}; spikes = where({self.mask}, 1, 0)"
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class SpikeCount:
         return {self.mask, SPIKES}
 
     def describe(self):
-        return f"spikes = {sp.sstr(self.count)}"
+        return f"spikes = {sp.sstr(self.count)}; {self.mask} = spikes > 0"
 
 
 @dataclass(frozen=True)
