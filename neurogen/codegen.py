@@ -14,10 +14,11 @@ import sympy as sp
 from . import __version__
 from .cache import TEMPLATES, cache_key
 from .backends import numpy_lines, tensorflow_lines
-from .ir import Propagator
+from .ir import Propagator, temporary
 from .printers import numpy_printer, tensorflow_printer
 from .spec import SURROGATES
-from .symbols import OUTPUT
+from .symbolic import evaluated
+from .symbols import OUTPUT, J
 
 def _environment():
     env = jinja2.Environment(
@@ -73,6 +74,7 @@ def render(model, program, source, spec_path):
     """The generated module's text (deterministic: same inputs, same bytes)."""
     numpy_printer_ = numpy_printer()
     params = program.free_parameters(model)
+    smoothed = smoothed_rate(model)
     states = [s for s, _, _ in model.states]
     rate = model.rate
     context = dict(
@@ -99,6 +101,8 @@ def render(model, program, source, spec_path):
         tf_threshold=tensorflow_printer().doprint(model.rate_threshold) if model.rate_threshold is not None else None,
         threshold_params=sorted(str(s) for s in model.rate_threshold.free_symbols) if model.rate_threshold is not None else [],
         tf_rate=tensorflow_printer().doprint(rate) if rate is not None else None,
+        tf_smoothed_rate=tensorflow_printer().doprint(smoothed) if smoothed is not None else None,
+        tf_rate_params=sorted({str(s) for s in (rate.free_symbols if rate is not None else set()) | (smoothed.free_symbols if smoothed is not None else set())} - {"J", str(EXCESS)}),
         max_dt=_max_dt(program.stability, numpy_printer_),
         runtime_imports=sorted(_runtime_imports(model, program)),
         stability_params=sorted({str(x) for _, _, e in program.stability for x in e.free_symbols}),
@@ -106,6 +110,36 @@ def render(model, program, source, spec_path):
         uses_propagator=any(isinstance(s, Propagator) for s in program.statements),
     )
     return _environment().get_template("module.py.j2").render(**context)
+
+
+#: ``J - threshold`` with the threshold smoothed (see GeneratedBuilder.excess)
+EXCESS = temporary("excess")
+
+
+def smoothed_rate(model):
+    """The closed-form rate with ``J - threshold`` read from :data:`EXCESS`, so that a
+    smoothed excess keeps its precision (and gradient) far below threshold; None
+    where the rate is not a function of ``J - threshold`` alone.  The rate keeps its
+    written form (guards stay guards); only sums and comparisons are rewritten."""
+    if model.rate is None or model.rate_threshold is None or not model.spiking:
+        return None
+    shifted = evaluated(model.rate_threshold) + EXCESS
+
+    def rewrite(expr):
+        if expr == J:
+            return shifted
+        if not isinstance(expr, sp.Basic) or expr.is_Atom:
+            return expr
+        args = [rewrite(a) for a in expr.args]
+        if isinstance(expr, sp.Add):  # threshold + excess - threshold is excess
+            return sp.Add(*args)
+        if isinstance(expr, sp.core.relational.Relational):
+            return expr.func(sp.Add(args[0], -args[1]), 0)
+        with sp.evaluate(False):
+            return expr.func(*args)
+
+    rate = rewrite(model.rate)
+    return None if rate.has(J) else rate
 
 
 def rates_kind(model):

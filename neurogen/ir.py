@@ -91,7 +91,7 @@ class Update:
         return {self.target}
 
     def describe(self):
-        return f"{self.target} {self.op}= {sp.sstr(self.value)}"
+        return f"{self.target} <- {self.target} {self.op} {sp.sstr(self.value)}"
 
 
 @dataclass(frozen=True)
