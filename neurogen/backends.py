@@ -71,8 +71,10 @@ def tensorflow_lines(program):
     for s in program.statements:
         if s.comment:
             lines.append(f"# {s.comment}")
-        if isinstance(s, (Assign, Store, Guarded)):  # Guarded: selected by the masked writes
+        if isinstance(s, (Assign, Store)):
             lines.append(f"{s.target} = {p(s.value)}")
+        elif isinstance(s, Guarded):  # computed for all neurons, selected by the masked writes
+            lines.append(f"{s.target} = {printer._branch(s.value)}")
         elif isinstance(s, Update):
             lines.append(f"{s.target} {s.op}= {p(s.value)}")
         elif isinstance(s, Spike):

@@ -175,16 +175,23 @@ def _spikes(out, model):
 
 
 def _masked(resets, comment):
-    """Resets for the neurons that spiked; all read the values before any is written."""
-    out, targets = [], [u.target for u in resets]
-    if any(u.expr.has(*targets[:i]) for i, u in enumerate(resets)):
-        for u in resets:
-            out.append(Guarded(SPIKED, temporary(f"{u.target}_next"), u.expr, comment))
-            comment = ""
-        resets = [type(u)(u.target, temporary(f"{u.target}_next"), u.ode, u.method, u.line) for u in resets]
-    for u in resets:
-        out.append(MaskedAssign(SPIKED, u.target, u.expr, comment))
+    """Resets for the neurons that spiked; all read the values before any is written.
+
+    A reset is written after every other reset that reads its state; only where
+    resets read each other in a cycle do values go through ``_``-temporaries."""
+    out, pending = [], list(resets)
+    while pending:
+        free = next((u for u in pending if not any(v is not u and v.expr.has(u.target) for v in pending)), None)
+        if free is None:  # a cycle: compute the rest first, then write them
+            for u in pending:
+                out.append(Guarded(SPIKED, temporary(f"{u.target}_next"), u.expr, comment))
+                comment = ""
+            for u in pending:
+                out.append(MaskedAssign(SPIKED, u.target, temporary(f"{u.target}_next")))
+            return out
+        out.append(MaskedAssign(SPIKED, free.target, free.expr, comment))
         comment = ""
+        pending.remove(free)
     return out
 
 

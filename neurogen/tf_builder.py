@@ -71,6 +71,7 @@ class GeneratedBuilder(TFNeuronBuilder):
         options = [self._training_options(n) for n in neurons]
         modes = {mode for mode, _, _, _ in options}
         self.surrogates = self._per_neuron([(o[1],) for o in options], sizes)
+        self.surrogate = options[0][1]  # (the kind, where all neurons share one)
         self.scale = self._constant([o[2] for o in options], sizes)
         smoothing = [o[3] or config.lif_smoothing or 0 for o in options]
         if modes == {"surrogate"}:
@@ -177,7 +178,8 @@ class GeneratedBuilder(TFNeuronBuilder):
         if distance is None:
             self.spike_distance_required()
         spikes = None
-        for kind, mask in self.surrogates.items():
+        kinds = getattr(self, "surrogates", None) or {self.surrogate: None}
+        for kind, mask in kinds.items():
             part = surrogate_spikes(spiked, distance, kind, self.scale)
             if mask is None:
                 return part
