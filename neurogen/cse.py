@@ -20,15 +20,67 @@ SHARED = (Assign, Store, Update, Output)
 
 
 def eliminate(statements):
-    """``statements`` with repeated subexpressions of one statement computed once."""
+    """``statements`` with repeated subexpressions computed once: within one
+    statement, and across a run of local assignments (which change no state, so a
+    subexpression has one value throughout the run)."""
     counter = itertools.count()
-    out = []
+    out, run = [], []
+
+    def flush():
+        out.extend(_share_run(run, counter))
+        run.clear()
+
     for s in statements:
-        if not isinstance(s, SHARED):
-            out.append(s)
+        if isinstance(s, Assign):
+            if any(s.target in r.reads() | r.writes() for r in run):
+                flush()  # a name rebound (J = ...): its subexpressions change value
+            run.append(s)
             continue
-        value, locals_ = _shared(s.value, counter)
-        out.extend(Assign(symbol, expr) for symbol, expr in locals_)
+        flush()
+        if isinstance(s, SHARED):
+            run.append(s)
+            flush()
+        else:
+            out.append(s)
+    flush()
+    return _renumber(out)
+
+
+def _renumber(statements):
+    """Name the shared locals ``_c0, _c1, ...`` in the order they are defined."""
+    shared = [s.target for s in statements if isinstance(s, Assign) and s.target.name.startswith("_c")]
+    names = {old: temporary(f"c{i}") for i, old in enumerate(shared)}
+    if not names:
+        return statements
+    with sp.evaluate(False):
+        return [
+            type(s)(**{k: v.xreplace(names) if isinstance(v, sp.Basic) else v for k, v in s.__dict__.items()})
+            for s in statements
+        ]
+
+
+def _share_run(run, counter):
+    """A run of statements (all but the last are local assignments) with the
+    subexpressions repeated anywhere in it computed once, before their first use."""
+    if not run:
+        return []
+    values = [s.value for s in run]
+    holder = sp.Tuple(*values)
+    shared, found = _shared(holder, counter)
+    values = list(shared.args)
+    definitions = dict(found)
+    out, defined = [], set()
+
+    def define(symbol):
+        for dep in sorted(definitions[symbol].free_symbols & set(definitions) - defined, key=str):
+            define(dep)
+        out.append(Assign(symbol, definitions[symbol]))
+        defined.add(symbol)
+
+    for s, value in zip(run, values):
+        for symbol in sorted(value.free_symbols & set(definitions) - defined, key=str):
+            if symbol not in defined:
+                define(symbol)
         out.append(_with_value(s, value))
     return out
 
@@ -46,6 +98,8 @@ def _candidates(expr):
             and not node.is_Atom
             and not node.is_number
             and not (isinstance(node, sp.Mul) and len(node.args) == 2 and node.args[0] == -1)
+            # 1/x prints as a division by its parent (a / x); shared it would be a * (1/x)
+            and not (isinstance(node, sp.Pow) and node.args[1].is_negative)
         ):
             yield node
 

@@ -35,6 +35,7 @@ from .ir import (
     Update,
     temporary,
 )
+from .cse import eliminate
 from .methods import Context, choose, coupled_groups
 from .symbols import DT, J
 
@@ -159,7 +160,8 @@ def discretize(model, path=None):
     methods = {name: method for name, (method, _) in chosen.items()}
     stability = analysis.stability_limits(model.dynamics + model.after_output, methods, model.state_symbols)
     reasons = {name: reason for name, (_, reason) in chosen.items()}
-    return StepProgram(tuple(_prune(out, path)), methods, tuple(stability), reasons)
+    statements = eliminate(_prune(out, path))  # repeated subexpressions computed once
+    return StepProgram(tuple(statements), methods, tuple(stability), reasons)
 
 
 def _spikes(out, model):

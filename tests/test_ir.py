@@ -105,7 +105,7 @@ def test_numpy_and_tensorflow_print_the_same_arithmetic(spec):
     def locals_(body):
         found = {}
         for line in body.splitlines():
-            m = re.match(r"\s+(_k\d_\w+|_\w+_\d|_t_spike) = (.*)$", line)
+            m = re.match(r"\s+(_k\d_\w+|_\w+_\d|_c\d+|_t_spike) = (.*)$", line)
             if m:
                 found[m.group(1)] = _arithmetic(m.group(2))
         return found
@@ -201,3 +201,35 @@ def test_coupled_propagator_numpy_matches_nengo_dl(tmp_path, build_module):
     inputs = [lambda t, j=j: j for j in (0.5, 1.5, 3.0, 8.0)]
     error = numpy_vs_tf(module, model, inputs, 0.2, {"x": 0.0, "y": 0.0, "rt": 0.0})
     assert error < 1e-9
+
+
+def test_cse_shares_repeated_subexpressions_as_written():
+    """A subexpression computed twice becomes one ``_c`` local; substituting it back
+    gives the statement exactly as written (same operations, same order), and the
+    local is defined before the statement that reads it."""
+    import sympy as sp
+
+    from neurogen.cse import eliminate
+
+    v, w, p = sp.symbols("v w p", real=True)
+    inner = sp.Min(p, v, evaluate=False)
+    value = sp.Add(sp.Mul(w, sp.exp(sp.Add(inner, -1, evaluate=False), evaluate=False), evaluate=False),
+                   sp.Mul(3, inner, evaluate=False), evaluate=False)
+    out = eliminate([ir.Update(v, "+", value)])
+    assert [type(s).__name__ for s in out] == ["Assign", "Update"]
+    local, update = out
+    assert local.target.name.startswith("_c") and local.value == inner
+    with sp.evaluate(False):
+        restored = update.value.xreplace({local.target: local.value})
+    assert sp.srepr(restored) == sp.srepr(value)
+    assert not update.value.has(inner)
+
+
+def test_adex_evaluates_its_clipped_voltage_once_per_stage():
+    import sympy as sp
+
+    program = compile_spec(Path("specs") / "adex.toml").program
+    shared = [s for s in program.statements if isinstance(s, ir.Assign) and s.target.name.startswith("_c")]
+    assert sum(isinstance(s.value, sp.Min) for s in shared) == 4  # one per RK4 stage
+    stages = [s for s in program.statements if isinstance(s, ir.Assign) and s.target.name.startswith("_k")]
+    assert len(stages) == 8 and not any(s.value.has(sp.Min) for s in stages)
