@@ -1,4 +1,4 @@
-"""Symbolic analysis of a model's ODEs: linearity, propagators, spike-time inversion.
+"""Symbolic analysis of a model's ODEs: linearity, exact scalar updates, spike distance and time, stability.
 
 Everything here is a pure function of SymPy expressions.
 """
