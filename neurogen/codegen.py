@@ -102,7 +102,7 @@ def render(model, program, source, spec_path):
         threshold_params=sorted(str(s) for s in model.rate_threshold.free_symbols) if model.rate_threshold is not None else [],
         tf_rate=tensorflow_printer().doprint(rate) if rate is not None else None,
         tf_smoothed_rate=tensorflow_printer().doprint(smoothed) if smoothed is not None else None,
-        tf_rate_params=sorted({str(s) for s in (rate.free_symbols if rate is not None else set()) | (smoothed.free_symbols if smoothed is not None else set())} - {"J", str(EXCESS)}),
+        tf_rate_params=_reads_params(rate, smoothed),
         max_dt=_max_dt(program.stability, numpy_printer_),
         runtime_imports=sorted(_runtime_imports(model, program)),
         stability_params=sorted({str(x) for _, _, e in program.stability for x in e.free_symbols}),
@@ -140,6 +140,12 @@ def smoothed_rate(model):
 
     rate = rewrite(model.rate)
     return None if rate.has(J) else rate
+
+
+def _reads_params(*exprs):
+    """Names of the parameters the given rate expressions read, sorted."""
+    names = {str(s) for e in exprs if e is not None for s in e.free_symbols}
+    return sorted(names - {"J", str(EXCESS)})
 
 
 def rates_kind(model):
