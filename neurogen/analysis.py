@@ -1,12 +1,14 @@
-"""Symbolic analysis of a model's ODEs: linearity, propagators, spike-time inversion.
+"""Symbolic analysis of a model's ODEs: linearity, exact scalar updates, spike distance and time, stability.
 
 Everything here is a pure function of SymPy expressions.
 """
 
+import numpy as np
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from .symbolic import evaluated
+from .symbols import J, representative_value
 
 
 def jacobian(rhs, xs):
@@ -43,25 +45,29 @@ def affine_parts(rhs, x):
 
 
 def exact_scalar(rhs, x, h, bounds=None):
-    """Exact solution of ``dx/dt = a x + b`` over ``h`` with ``a``, ``b`` held fixed.
+    """Exact solution of ``dx/dt = a x + b`` over ``h`` with ``a``, ``b`` held fixed."""
+    return sp.Add(x, exact_increment(rhs, x, h, bounds), evaluate=False)
 
-    Written as ``x + (x + b / a) * expm1(a h)``, the form nengo's LIF uses, which is
-    accurate for small ``a h``; ``a == 0`` gives ``x + b h`` (checked at run time
+
+def exact_increment(rhs, x, h, bounds=None):
+    """``x(h) - x`` for ``dx/dt = a x + b`` with ``a``, ``b`` held fixed.
+
+    Written ``(x + b / a) * expm1(a h)``, the form nengo's LIF uses, which is
+    accurate for small ``a h``; ``a == 0`` gives ``b h`` (checked at run time
     unless the parameters' ``bounds`` rule it out).
     """
     a, b = affine_parts(rhs, x)
     if a == 0:
-        return x + b * h
+        return b * h
     if nonzero(a, bounds):
-        return x + (x + b / a) * expm1(a * h)
-    # `a` may vanish at run time: divide by a safe value and take x + b h there
+        return (x + b / a) * expm1(a * h)
+    # `a` may vanish at run time: divide by a safe value and take b h there
     vanishes = sp.Eq(a, 0)
     safe_a = sp.Piecewise((1, vanishes), (a, True), evaluate=False)
     shift = sp.Mul(b, sp.Pow(safe_a, -1, evaluate=False), evaluate=False)  # unevaluated:
     step = sp.Mul(sp.Add(x, shift, evaluate=False), expm1(a * h), evaluate=False)  # SymPy
-    return sp.Piecewise(  # would move the division back inside the guard
-        (x + b * h, vanishes), (sp.Add(x, step, evaluate=False), True), evaluate=False
-    )
+    return sp.Piecewise((b * h, vanishes), (step, True), evaluate=False)  # would move the
+    # division back inside the guard
 
 
 def nonzero(expr, bounds):
@@ -76,41 +82,35 @@ def nonzero(expr, bounds):
     return bool(sp.simplify(expr.xreplace(replacements)).is_nonzero)
 
 
-def exact_system(rhs, xs, h, bounds=None):
-    """Exact propagator for the affine system ``dx/dt = A x + b`` over ``h``.
-
-    Uses the matrix exponential of the augmented matrix ``[[A, b], [0, 0]]``.
-    Returns the list of updated values.
-    """
-    if len(xs) == 1:
-        return [exact_scalar(rhs[0], xs[0], h, bounds)]
-    A = jacobian(rhs, xs)
-    b = sp.Matrix([evaluated(r).subs({x: 0 for x in xs}) for r in rhs])
-    n = len(xs)
-    aug = sp.zeros(n + 1, n + 1)
-    aug[:n, :n] = A
-    aug[:n, n] = b
-    prop = sp.simplify((aug * h).exp())
-    state = sp.Matrix(list(xs) + [1])
-    values = [sp.simplify(e) for e in (prop * state)[:n]]
-    if any(v.has(sp.I) for v in values):
-        values = [sp.simplify(sp.expand_complex(v.rewrite(sp.cos))) for v in values]
-    if any(v.has(sp.I) for v in values):
-        raise NotImplementedError("complex eigenvalues")
-    return values
-
-
-def exact_time_since_crossing(rhs, x, threshold):
+def exact_time_since_crossing(rhs, x, threshold, distance):
     """Time since ``x`` crossed ``threshold``, for an affine ODE solved exactly.
 
     Inverts ``x(t) = x_inf + (x0 - x_inf) exp(a t)`` backwards from the current ``x``:
-    ``s = log1p((x - threshold) / (threshold - x_inf)) / a``.
+    ``s = log1p(distance / (threshold - x_inf)) / a`` with ``distance = x - threshold``
+    (from :func:`spike_distance`).
     """
     a, b = affine_parts(rhs, x)
     if a == 0:
-        return (x - threshold) / b
+        return distance / b
     x_inf = -b / a
-    return log1p((x - threshold) / (threshold - x_inf)) / a
+    return log1p(distance / (threshold - x_inf)) / a
+
+
+def spike_distance(condition):
+    """Signed distance to threshold of a spike condition (positive once it holds):
+    ``lhs - rhs`` for ``lhs > rhs``; None for conditions of another form.
+
+    The one definition used by the step (surrogate gradients, spike times) and by
+    the continuous-time reference's event detection.
+    """
+    if isinstance(condition, (sp.StrictGreaterThan, sp.GreaterThan)):
+        high, low = condition.lhs, condition.rhs
+    elif isinstance(condition, (sp.StrictLessThan, sp.LessThan)):
+        high, low = condition.rhs, condition.lhs
+    else:
+        return None
+    negated = -low if low.is_Number else sp.Mul(-1, low, evaluate=False)
+    return sp.Add(high, negated, evaluate=False)
 
 
 def threshold_of(condition, states, changing=()):
@@ -132,87 +132,8 @@ def threshold_of(condition, states, changing=()):
 
 def eigenvalues(rhs, xs, values):
     """Eigenvalues of the Jacobian at numeric ``values`` (a dict of symbol -> number)."""
-    import numpy as np
-
     jac = jacobian(rhs, xs).subs(values)
     return np.linalg.eigvals(np.array(jac.evalf(), dtype=float))
-
-
-def derive_rate(model):
-    """See :func:`_derive_rate`; None also where SymPy gives up."""
-    try:
-        return _derive_rate(model)
-    except (NotImplementedError, ValueError, TypeError):
-        return None
-
-
-def _derive_rate(model):
-    """Closed-form steady-state rate of a LIF-like model, or None.
-
-    Applies when the spiking state ``x`` follows one affine ODE ``dx/dt = a x + b``
-    solved exactly, with ``a``, ``b`` and the threshold free of other states, and a
-    reset to a constant ``x_r``.  SymPy solves ``x(T) = threshold`` from ``x(0) = x_r``
-    for the interspike interval ``T``; the rate is the output per spike over
-    ``period + T``.  Returns ``(rate, threshold_current)``.
-    """
-    from .model import DT, SPIKES, J
-
-    if model.spike_condition is None or len(model.dynamics) != 1:
-        return None
-    (ode,) = model.dynamics
-    if ode.method not in ("exact", "auto"):
-        return None  # the step's rate is that of its (inexact) method: tabulate it
-    states = model.state_symbols
-    found = threshold_of(model.spike_condition, states, [ode.target])
-    if found is None or not ode.ode or found[0] != ode.target or found[1].has(*states):
-        return None
-    x, theta = found
-    theta = evaluated(theta)
-    if not is_linear(ode.expr, [x]):
-        return None
-    a, b = affine_parts(ode.expr, x)
-    if a.has(*states) or b.has(*states) or a == 0:
-        return None
-    resets = [u for u in model.resets if u.target == x]
-    if len(resets) != 1 or resets[0].expr.has(*states, SPIKES):
-        return None
-    x_reset = evaluated(resets[0].expr)
-    per_spike = sp.simplify(evaluated(model.spike_output).subs(SPIKES, 1) * DT)
-    if per_spike.has(DT, *states):
-        return None
-    if model.input is not None:
-        if model.input.has(*states):
-            return None
-    # ISI from the exact trajectory x(t) = c + (x_r - c) exp(a t)
-    t = sp.Symbol("t", positive=True)
-    c = -b / a
-    solutions = sp.solve(sp.Eq(c + (x_reset - c) * sp.exp(a * t), theta), t)
-    if len(solutions) != 1:
-        return None
-    # log(z) / -a with z > 1 is written log1p(z - 1) / -a, accurate for large J
-    z_minus_1 = sp.cancel((x_reset - theta) / (theta - c))
-    isi = log1p(z_minus_1) / (-a)
-    firing = sp.Gt(c, theta)
-    defaults = {model.symbols[p.name]: p.value for p in model.parameters}
-    for scale in (1.001, 1.5, 10, 1000):  # the rewrite agrees with SymPy's solution
-        point = {**defaults, J: sp.solve(sp.Eq(c, theta), J)[0] * scale} if c.has(J) else defaults
-        if abs(sp.N((isi - solutions[0]).subs(point))) > 1e-9 * abs(sp.N(isi.subs(point))):
-            return None  # pragma: no cover
-    if not (a.subs(defaults).subs(J, 2).is_negative and (x_reset - theta).subs(defaults).is_negative):
-        return None  # only the leaky case with a reset below threshold is handled
-    period = model.refractory_period if model.refractory_period is not None else 0
-    # z - 1 with its denominator guarded, so no branch divides by zero (nor has an
-    # infinite gradient in TensorFlow) where the neuron does not fire
-    numerator, denominator = sp.fraction(z_minus_1)
-    safe = sp.Piecewise((denominator, firing), (1, True), evaluate=False)
-    guarded = sp.Mul(numerator, sp.Pow(safe, -1, evaluate=False), evaluate=False)
-    rate = sp.Piecewise(
-        (per_spike / (period + log1p(guarded) / (-a)), firing), (0, True), evaluate=False
-    )
-    threshold_current = sp.solve(sp.Eq(c, theta), J)
-    if model.input is not None:
-        rate = rate.subs(J, model.input)
-    return rate, (threshold_current[0] if len(threshold_current) == 1 else None)
 
 
 #: stability interval on the negative real axis: |h * lambda| <= bound
@@ -225,8 +146,6 @@ def stability_limits(updates, methods, states):
     For ``dx/dt = a x + b`` with ``a < 0`` free of states and input, explicit Euler is
     stable for ``dt <= 2 / -a`` and RK4 for ``dt <= 2.785 / -a``.
     """
-    from .model import J
-
     limits = []
     for u in updates:
         method = methods.get(str(u.target))
@@ -242,10 +161,6 @@ def stability_limits(updates, methods, states):
 def stability_warnings(model, program, dt=0.001):
     """Messages for explicit updates that are unstable at ``dt`` (at default
     parameters; nonlinear ODEs linearized at the initial state with J = 0)."""
-    import numpy as np
-
-    from .model import J, representative_value
-
     defaults = {model.symbols[p.name]: p.value for p in model.parameters}
     initial = {symbol: representative_value(init) for _, symbol, init in model.states}
     messages = []

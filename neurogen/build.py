@@ -1,6 +1,6 @@
 """The compiler pipeline, stage by stage, and atomic writing of its output.
 
-``spec file -> NeuronSpec -> Model -> UpdateProgram -> module text -> file``
+``spec file -> NeuronSpec -> Model -> StepProgram (+ rates) -> module text -> file``
 """
 
 import contextlib
@@ -38,12 +38,13 @@ def analyse_spec(path):
 
 def compile_spec(path, display_path=None):
     """Run every stage on one spec; raises :class:`SpecError` on bad input."""
-    from . import codegen, discretize, model, spec
+    from . import codegen, discretize, model, rates, spec
 
     parsed = spec.load(path)
-    m = model.complete_rates(model.build_model(parsed))
+    m = model.build_model(parsed)
     check_binding(m, parsed)
     program = discretize.discretize(m)
+    rates.complete_rates(m, program)
     text = codegen.render(m, program, parsed.source, display_path or _display(path))
     try:
         compile(text, f"{m.module}.py", "exec")

@@ -1,7 +1,7 @@
 """Render a model and its update program into a Python module (Jinja2 templates).
 
-The printers turn each :class:`~neurogen.discretize.Statement` into one line of
-NumPy or TensorFlow; the templates in ``templates/`` only lay those lines out.
+:mod:`neurogen.backends` prints each statement of the step IR as NumPy or
+TensorFlow; the templates in ``templates/`` only lay those lines out.
 """
 
 import json
@@ -13,10 +13,12 @@ import sympy as sp
 
 from . import __version__
 from .cache import cache_key, read_template
-from .spec import SURROGATES
-from .discretize import SPIKED, T_SPIKE
-from .model import OUTPUT, SPIKES
+from .backends import numpy_lines, tensorflow_lines
+from .ir import Propagator, temporary
 from .printers import numpy_printer, tensorflow_printer
+from .spec import SURROGATES
+from .symbolic import evaluated
+from .symbols import OUTPUT, J
 
 def _environment():
     env = jinja2.Environment(
@@ -59,69 +61,6 @@ def docstring(text, indent):
     return "\n".join((pad + line) if line.strip() else "" for line in text.splitlines())
 
 
-def _increment(target, expr, printer):
-    """``x += rest`` when ``expr`` is ``x + rest``, else None."""
-    if isinstance(expr, sp.Add) and target in expr.args:
-        rest = expr - target
-        if isinstance(rest, sp.Mul) and rest.could_extract_minus_sign():
-            return f"{target} -= {printer.doprint(-rest)}"
-        return f"{target} += {printer.doprint(rest)}"
-    return None
-
-
-def _numpy_state(s, printer):
-    target, expr = s.target, s.expr
-    if isinstance(expr, sp.Piecewise) and len(expr.args) == 2 and expr.args[1].expr == target:
-        value, mask = expr.args[0]
-        if value.free_symbols <= printer.scalars:  # e.g. voltage[spikes > 0] = 0
-            return f"{target}[{printer.doprint(mask)}] = {printer.doprint(value)}"
-    return _increment(target, expr, printer) or f"{target}[...] = {printer.doprint(expr)}"
-
-
-def tensorflow_lines(program):
-    """The NengoDL ``step`` body: every assignment rebinds a tensor."""
-    printer = tensorflow_printer()
-    lines = []
-    detached = False
-    condition = None
-    for s in program.statements:
-        if s.comment:
-            lines.append(f"# {s.comment}")
-        if s.target == SPIKED and isinstance(s.expr, (sp.core.relational.Relational, sp.And, sp.Or, sp.Not)):
-            condition = s.expr
-        if s.target == SPIKES:
-            lines.append(f"spikes = {_tf_spikes(s.expr, condition, printer)}")
-            continue
-        expr = s.expr
-        if s.kind == "state" and expr.has(SPIKED) and expr.has(SPIKES):
-            # resets are not differentiated through the spike (surrogate training)
-            if not detached:
-                lines.append(f"{HELD} = tf.stop_gradient(spikes)")
-                detached = True
-            expr = expr.xreplace({SPIKES: HELD})
-        target = "output" if s.kind == "output" else str(s.target)
-        lines.append(_increment(s.target, expr, printer) or f"{target} = {printer.doprint(expr)}")
-    return lines
-
-
-HELD = sp.Symbol("spikes_held", real=True)  # spikes with no gradient, for resets
-
-
-def _tf_spikes(expr, cond, printer):
-    """``self.spike(spiked, distance)`` or ``self.spike_count(count, proxy)``: the
-    builder decides whether spikes get a surrogate gradient."""
-    if isinstance(expr, sp.Piecewise):  # 0/1 from the spike condition `cond`
-        if isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)):
-            distance = printer.doprint(sp.Add(cond.lhs, -cond.rhs))
-        elif isinstance(cond, (sp.StrictLessThan, sp.LessThan)):
-            distance = printer.doprint(sp.Add(cond.rhs, -cond.lhs))
-        else:
-            distance = "None"
-        return f"self.spike({printer.doprint(expr.args[0].cond)}, {distance})"
-    proxy = expr.args[0] if isinstance(expr, sp.floor) else expr
-    return f"self.spike_count({printer.doprint(expr)}, {printer.doprint(proxy)})"
-
-
 def distribution_code(initial):
     """Code for a state's initial value: ``Choice([0])`` or ``Uniform(low=0, high=1)``."""
     if isinstance(initial, (int, float)):
@@ -134,8 +73,8 @@ def distribution_code(initial):
 def render(model, program, source, spec_path):
     """The generated module's text (deterministic: same inputs, same bytes)."""
     numpy_printer_ = numpy_printer()
-    numpy_printer_.scalars = set(model.param_symbols)
     params = program.free_parameters(model)
+    smoothed = smoothed_rate(model)
     states = [s for s, _, _ in model.states]
     rate = model.rate
     context = dict(
@@ -150,7 +89,7 @@ def render(model, program, source, spec_path):
         state_inits=[(n, distribution_code(i)) for n, _, i in model.states],
         base=model.binds or "nengo.neurons.NeuronType",
         imports=sorted({c.rsplit(".", 1)[0] for c in model.bound_classes} - {"nengo"}),
-        numpy_step=numpy_lines(model, program, numpy_printer_),
+        numpy_step=numpy_lines(program, model),
         tf_step=tensorflow_lines(program),
         rate_params=sorted(str(s) for s in rate.free_symbols if str(s) != "J") if rate is not None else [],
         numpy_rate=numpy_printer_.doprint(rate) if rate is not None else None,
@@ -162,50 +101,73 @@ def render(model, program, source, spec_path):
         tf_threshold=tensorflow_printer().doprint(model.rate_threshold) if model.rate_threshold is not None else None,
         threshold_params=sorted(str(s) for s in model.rate_threshold.free_symbols) if model.rate_threshold is not None else [],
         tf_rate=tensorflow_printer().doprint(rate) if rate is not None else None,
+        tf_smoothed_rate=tensorflow_printer().doprint(smoothed) if smoothed is not None else None,
+        tf_rate_params=_reads_params(rate, smoothed),
         max_dt=_max_dt(program.stability, numpy_printer_),
         runtime_imports=sorted(_runtime_imports(model, program)),
         stability_params=sorted({str(x) for _, _, e in program.stability for x in e.free_symbols}),
-        stateless_output=(
-            numpy_printer_.doprint(model.output)
-            if model.output is not None and not model.states and OUTPUT not in model.output.free_symbols
-            else None
-        ),
+        rates_kind=rates_kind(model),
+        uses_propagator=any(isinstance(s, Propagator) for s in program.statements),
     )
     return _environment().get_template("module.py.j2").render(**context)
 
 
-def numpy_lines(model, program, printer):
-    """The NumPy ``step`` body: states are updated in place, as nengo does."""
-    state_symbols = set(model.state_symbols)
-    lines = []
-    for s in program.statements:
-        if s.comment:
-            lines.append(f"# {s.comment}")
-        if s.kind == "local":
-            if s.expr in state_symbols:
-                text = f"{s.target} = {s.expr}.copy()"
-            else:
-                text = f"{s.target} = {printer.doprint(s.expr)}"
-            if s.target == T_SPIKE:
-                lines.append('with np.errstate(divide="ignore", invalid="ignore"):')
-                text = "    " + text
-            lines.append(text)
-        elif s.kind == "output":
-            lines.append(f"output[...] = {printer.doprint(s.expr)}")
-        else:
-            lines.append(_numpy_state(s, printer))
-    return lines
+#: ``J - threshold`` with the threshold smoothed (see GeneratedBuilder.excess)
+EXCESS = temporary("excess")
+
+
+def smoothed_rate(model):
+    """The closed-form rate with ``J - threshold`` read from :data:`EXCESS`, so that a
+    smoothed excess keeps its precision (and gradient) far below threshold; None
+    where the rate is not a function of ``J - threshold`` alone.  The rate keeps its
+    written form (guards stay guards); only sums and comparisons are rewritten."""
+    if model.rate is None or model.rate_threshold is None or not model.spiking:
+        return None
+    shifted = evaluated(model.rate_threshold) + EXCESS
+
+    def rewrite(expr):
+        if expr == J:
+            return shifted
+        if not isinstance(expr, sp.Basic) or expr.is_Atom:
+            return expr
+        args = [rewrite(a) for a in expr.args]
+        if isinstance(expr, sp.Add):  # threshold + excess - threshold is excess
+            return sp.Add(*args)
+        if isinstance(expr, sp.core.relational.Relational):
+            return expr.func(sp.Add(args[0], -args[1]), 0)
+        with sp.evaluate(False):
+            return expr.func(*args)
+
+    rate = rewrite(model.rate)
+    return None if rate.has(J) else rate
+
+
+def _reads_params(*exprs):
+    """Names of the parameters the given rate expressions read, sorted."""
+    names = {str(s) for e in exprs if e is not None for s in e.free_symbols}
+    return sorted(names - {"J", str(EXCESS)})
+
+
+def rates_kind(model):
+    """How the generated class gets its rates: ``formula`` (closed form), ``table``
+    (tabulated f-I curve), ``stateless`` (the output itself), ``settled``
+    (simulated until the states settle) or None (inherited from the bound class).
+    The template and the runtime imports both follow this one decision."""
+    if model.rate is not None:
+        return "formula"
+    if model.rate_table:
+        return "table"
+    if model.binds:
+        return None
+    stateless = model.output is not None and not model.states and OUTPUT not in model.output.free_symbols
+    return "stateless" if stateless else "settled"
 
 
 def _runtime_imports(model, program):
     """Names the module needs from neurogen.runtime."""
     names = {"check_dt"} if program.stability else set()
-    if model.rate_table:
-        names.add("rate_table")
-    stateless = model.output is not None and not model.states
-    if not model.spiking and not model.binds and model.rate is None and not stateless:
-        names.add("settled_output")
-    return names
+    helper = {"table": "rate_table", "settled": "settled_output"}.get(rates_kind(model))
+    return names | ({helper} if helper else set())
 
 
 def _max_dt(stability, printer):

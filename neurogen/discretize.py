@@ -1,7 +1,7 @@
-"""Turn a :class:`~neurogen.model.Model` into an :class:`UpdateProgram`.
+"""Turn a :class:`~neurogen.model.Model` into a :class:`~neurogen.ir.StepProgram`.
 
-The program is the one target-neutral description of a simulation step: an ordered
-list of assignments.  Printers render it as NumPy (nengo) and TensorFlow (NengoDL).
+The program is the one target-neutral description of a simulation step: typed
+statements (:mod:`neurogen.ir`) that the backends print directly.
 
 Step order (matching nengo's hand-written neurons)::
 
@@ -17,150 +17,57 @@ Lines of a block run in order; a run of consecutive ODE lines is integrated
 together, each ODE reading the values from the start of the run.
 """
 
-from dataclasses import dataclass, field
-
 import sympy as sp
 
 from . import analysis
 from .errors import SpecError
-from .model import DT, OUTPUT, SPIKES, J
+from .ir import (
+    LOCALS,
+    SPIKED,
+    Assign,
+    Guarded,
+    MaskedAssign,
+    Output,
+    Spike,
+    SpikeCount,
+    StepProgram,
+    Store,
+    Update,
+    temporary,
+)
+from .cse import eliminate
+from .methods import Context, choose, coupled_groups
+from .symbols import DT, J
 
-DELTA_T = sp.Symbol("delta_t", real=True)
-T_SPIKE = sp.Symbol("t_spike", real=True)
-SPIKED = sp.Symbol("spiked")  # boolean mask of the neurons that spiked
-
-
-@dataclass
-class Statement:
-    """``target = expr``.  ``kind``: ``local``, ``state`` (written back), or ``output``."""
-
-    target: sp.Symbol
-    expr: sp.Basic
-    kind: str
-    comment: str = ""
-    line: int = None  # spec line of a user-defined local value
-
-
-@dataclass
-class UpdateProgram:
-    statements: list
-    methods: dict = field(default_factory=dict)  # state name -> method used
-    stability: list = field(default_factory=list)  # (state, method, max_dt expression)
-
-    def free_parameters(self, model):
-        """Parameters the program reads, in declaration order."""
-        used = set()
-        for s in self.statements:
-            used |= s.expr.free_symbols
-        return [p for p in model.parameters if model.symbols[p.name] in used]
+DELTA_T = temporary("delta_t")  # the part of the step outside the refractory period
+T_SPIKE = temporary("t_spike")  # when in the step the neuron spiked
+START = temporary("start")  # the spiking state before the update (linear spike time)
 
 
-def _masked(target, value, mask):
-    return sp.Piecewise((value, mask), (target, True), evaluate=False)
+def integrate(odes, ctx, path, chosen):
+    """Statements advancing a run of ODEs over ``ctx.h``: each coupled group with
+    one method (see :mod:`neurogen.methods`); all read the run's start values.
+    Records ``state name -> (method, reason)`` in ``chosen``."""
+    helpers, values = [], {}
+    for group in coupled_groups(odes):
+        for method, members, reason in choose(group, ctx, path):
+            for u in members:
+                chosen[str(u.target)] = (method.name, reason)
+            stages, new = method.integrate(members, ctx)
+            helpers += stages
+            values.update({x: (op, value) for x, op, value in new})
+    return helpers, [(u.target, *values[u.target]) for u in odes]
 
 
-def choose_method(update, block_states, path):
-    """Resolve ``auto`` and check that an explicit method fits the equation."""
-    rhs, x, method = update.expr, update.target, update.method
-    linear = analysis.is_linear(rhs, block_states)
-    cond_linear = analysis.is_conditionally_linear(rhs, x)
-    if method == "auto":
-        if linear:
-            return "exact"
-        return "exponential_euler" if cond_linear else "rk4"
-    if method == "exact" and not linear:
-        raise SpecError(
-            f"method 'exact' needs an ODE that is linear in the states; d{x}/dt is not", path, update.line
-        )
-    if method == "exponential_euler" and not cond_linear:
-        raise SpecError(
-            f"method 'exponential_euler' needs d{x}/dt to be linear in {x}", path, update.line
-        )
-    return method
-
-
-def integrate(updates, h, path, methods, bounds=None):
-    """New values for a run of ODEs over a step ``h``.
-
-    Returns ``(helpers, new_values)``: local statements (RK4 stages) and a list of
-    ``(state, expr)``.  ODEs with the same method are integrated together; each
-    group holds the other groups' states fixed over the step.
-    """
-    odes = updates
-    block_states = [u.target for u in odes]
-    chosen = {u.target: choose_method(u, block_states, path) for u in odes}
-    for u in odes:
-        methods[str(u.target)] = chosen[u.target]
-    new, helpers = {}, []
-
-    exact = [u for u in odes if chosen[u.target] == "exact"]
-    if len(exact) > 1 and not _well_defined(exact, h, bounds):
-        if any(u.method == "exact" for u in exact):
-            raise SpecError(
-                "method 'exact' gives no real closed form for this coupled linear system "
-                "at the default parameters (complex eigenvalues); use 'rk4'",
-                path,
-                exact[0].line,
-            )
-        for u in exact:  # auto: integrate the coupled system numerically instead
-            chosen[u.target] = methods[str(u.target)] = "rk4"
-        exact = []
-    if exact:
-        xs = [u.target for u in exact]
-        if any(analysis.is_linear(u.expr, xs) is False for u in exact):
-            raise SpecError("exact ODEs must be jointly linear", path, exact[0].line)
-        try:
-            values = analysis.exact_system([u.expr for u in exact], xs, h, bounds)
-        except NotImplementedError:
-            raise SpecError(
-                "method 'exact' cannot write this coupled linear system in real arithmetic "
-                "(complex eigenvalues); use 'rk4'",
-                path,
-                exact[0].line,
-            ) from None
-        for u, value in zip(exact, values):
-            new[u.target] = value
-    for u in odes:
-        method = chosen[u.target]
-        if method == "euler":  # written as is: x + h*f(x), f as in the spec
-            new[u.target] = sp.Add(u.target, sp.Mul(h, u.expr, evaluate=False), evaluate=False)
-        elif method == "exponential_euler":
-            new[u.target] = analysis.exact_scalar(u.expr, u.target, h, bounds)
-    rk4 = [u for u in odes if chosen[u.target] == "rk4"]
-    if rk4:
-        helpers, values = _rk4([u.target for u in rk4], [u.expr for u in rk4], h)
-        new.update(values)
-    return helpers, [(u.target, new[u.target]) for u in odes]
-
-
-def _well_defined(exact, h, bounds):
-    """Whether the coupled propagator is real and finite at the default parameters."""
-    xs = [u.target for u in exact]
-    try:
-        values = analysis.exact_system([u.expr for u in exact], xs, h, bounds)
-    except NotImplementedError:
-        return False
-    point = {symbol: default for symbol, (_, _, _, default) in (bounds or {}).items()}
-    point.update({x: 0.5 + 0.1 * i for i, x in enumerate(xs)})
-    point.update({h: 0.001, J: 1.5})
-    for value in values:
-        value = value.subs(point)
-        value = value.subs({s: 0.7 for s in value.free_symbols})  # other states, held fixed
-        number = complex(sp.N(value))
-        if not (abs(number.imag) < 1e-9 * max(1.0, abs(number.real)) and abs(number.real) < 1e300):
-            return False
-    return True
-
-
-def _block(out, updates, h, path, methods, comment, bounds):
+def _block(out, updates, ctx, path, chosen, comment):
     """Emit a block of update lines in order; runs of ODE lines integrate together."""
     run = []
 
     def flush():
         if run:
-            helpers, values = integrate(run, h, path, methods, bounds)
+            helpers, values = integrate(run, ctx, path, chosen)
             out.extend(helpers)
-            _write(out, values, comment)
+            out.extend(_write(values, comment))
             run.clear()
 
     for u in updates:
@@ -168,117 +75,126 @@ def _block(out, updates, h, path, methods, comment, bounds):
             run.append(u)
             continue
         flush()
-        out.append(Statement(u.target, u.expr, "local" if u.local else "state", line=u.line if u.local else None))
+        if u.local:
+            out.append(Assign(u.target, u.expr, line=u.line))
+        else:
+            out.append(Store(u.target, u.expr))
     flush()
 
 
-def _rk4(xs, rhs, h):
-    """Classic RK4 stages as local statements; J and other states held fixed."""
-    helpers = []
-
-    def stage(k, shift):
-        syms = []
-        for x, f in zip(xs, rhs):
-            sym = sp.Symbol(f"{k}_{x}", real=True)
-            value = f.subs({y: y + shift[y] for y in xs}, simultaneous=True) if shift else f
-            helpers.append(Statement(sym, value, "local"))
-            syms.append(sym)
-        return dict(zip(xs, syms))
-
-    k1 = stage("k1", None)
-    k2 = stage("k2", {x: h / 2 * k1[x] for x in xs})
-    k3 = stage("k3", {x: h / 2 * k2[x] for x in xs})
-    k4 = stage("k4", {x: h * k3[x] for x in xs})
-    values = {x: x + h / 6 * (k1[x] + 2 * k2[x] + 2 * k3[x] + k4[x]) for x in xs}
-    return helpers, values
-
-
-def _write(statements, values, comment):
-    """Assign new state values, through temporaries when they read each other."""
-    targets = [x for x, _ in values]
-    reads_other = any(
-        expr.has(*[t for t in targets[:i]]) for i, (_, expr) in enumerate(values) if i > 0
-    )
-    if reads_other:
-        temps = []
-        for x, expr in values:
-            tmp = sp.Symbol(f"{x}_next", real=True)
-            statements.append(Statement(tmp, expr, "local", comment))
-            temps.append((x, tmp))
+def _write(values, comment):
+    """Statements giving states their new values ``(state, op, value)``: an
+    :class:`Update` for increments, through ``_``-temporaries where a value reads
+    a state written before it in the same run."""
+    out, targets = [], [x for x, _, _ in values]
+    conflict = any(value.has(*targets[:i]) for i, (_, _, value) in enumerate(values))
+    if conflict:
+        for x, op, value in values:
+            full = value if op == "=" else sp.Add(x, value, evaluate=False)
+            out.append(Assign(temporary(f"{x}_next"), full, comment))
             comment = ""
-        values = temps
+        for x, _, _ in values:
+            out.append(Store(x, temporary(f"{x}_next")))
+        return out
+    for x, op, value in values:
+        if op == "=" and value == x:
+            continue
+        if op == "=":
+            out.append(Store(x, value, comment))
+        elif isinstance(value, sp.Mul) and value.could_extract_minus_sign():
+            out.append(Update(x, "-", -value, comment))
+        else:
+            out.append(Update(x, "+", value, comment))
         comment = ""
-    for x, expr in values:
-        if expr != x:
-            statements.append(Statement(x, expr, "state", comment))
-            comment = ""
+    return out
 
 
 def discretize(model, path=None):
-    """Build the :class:`UpdateProgram` of one simulation step."""
+    """Build the :class:`~neurogen.ir.StepProgram` of one simulation step."""
     path = path or model.source_path
-    out, methods = [], {}
+    out, chosen = [], {}
 
     if model.input is not None:
-        out.append(Statement(J, model.input, "local", "effective input current"))
+        out.append(Assign(J, model.input, "effective input current"))
     for symbol, value in model.step_values:
-        out.append(Statement(symbol, value, "local"))
+        out.append(Assign(symbol, value))
 
     h = DT
     if model.refractory_state is not None:
         rt = model.refractory_state
-        out.append(Statement(rt, rt - DT, "state", "count down the refractory period"))
-        out.append(
-            Statement(DELTA_T, sp.Min(sp.Max(DT - rt, 0), DT), "local", "time left to integrate")
-        )
+        out.append(Update(rt, "-", DT, "count down the refractory period"))
+        out.append(Assign(DELTA_T, sp.Min(sp.Max(DT - rt, 0), DT), "time left to integrate"))
         h = DELTA_T
 
     spike_var = None
     if model.spike_condition is not None:
         changing = [u.target for u in model.dynamics]
         spike_var = analysis.threshold_of(model.spike_condition, model.state_symbols, changing)
-    start, start_index = None, len(out)
-    if spike_var is not None:
-        start = sp.Symbol(f"{spike_var[0]}_start", real=True)
+    start_index = len(out)
 
     bounds = {model.symbols[p.name]: (p.low, p.high, p.low_open, p.value) for p in model.parameters}
-    _block(out, model.dynamics, h, path, methods, "integrate the dynamics", bounds)
+    params = frozenset(model.param_symbols)
+    _block(out, model.dynamics, Context(h, bounds, params), path, chosen, "integrate the dynamics")
+    methods = {name: method for name, (method, _) in chosen.items()}
 
     if model.spiking:
-        if model.spike_condition is not None:
-            out.append(Statement(SPIKED, model.spike_condition, "local", "spikes this step"))
-            indicator = sp.Piecewise((1, SPIKED), (0, True), evaluate=False)
-            out.append(Statement(SPIKES, indicator, "local"))
-            out.append(Statement(OUTPUT, model.spike_output, "output"))
-        else:
-            out.append(Statement(SPIKES, model.spike_count, "local", "spikes this step"))
-            out.append(Statement(OUTPUT, model.spike_output, "output"))
-            out.append(Statement(SPIKED, sp.Gt(SPIKES, 0), "local"))
-        mask = SPIKED
+        _spikes(out, model)
         if model.refractory_state is not None:
-            t_spike = _spike_time(model, spike_var, start, h, methods, path)
-            if start is not None and t_spike.has(start):
-                saved = Statement(start, spike_var[0], "local", "value before the update")
-                out.insert(start_index, saved)
-            out.append(Statement(T_SPIKE, t_spike, "local", "spike time within the step"))
+            t_spike = _spike_time(model, spike_var, h, methods, path)
+            if t_spike.has(START):
+                x = spike_var[0]
+                out.insert(start_index, Assign(START, x, "value before the update"))
+            out.append(Guarded(SPIKED, T_SPIKE, t_spike, "spike time within the step"))
         _clamps(out, model)
-        _write(out, [(u.target, _masked(u.target, u.expr, mask)) for u in model.resets], "reset")
+        out.extend(_masked(model.resets, "reset"))
         if model.refractory_state is not None:
             rt = model.refractory_state
-            value = _masked(rt, model.refractory_period + T_SPIKE, mask)
-            out.append(Statement(rt, value, "state", "refractory period from the spike time"))
+            value = sp.Add(T_SPIKE, model.refractory_period, evaluate=False)
+            out.append(MaskedAssign(SPIKED, rt, value, "refractory period from the spike time"))
     else:
-        out.append(Statement(OUTPUT, model.output, "output"))
+        out.append(Output(model.output))
         _clamps(out, model)
 
-    _block(out, model.after_output, DT, path, methods, "updates that see this step's output", bounds)
-    if model.after_reset:
-        mask = SPIKED
-        _write(out, [(u.target, _masked(u.target, u.expr, mask)) for u in model.after_reset], "reset after the update")
-    stability = analysis.stability_limits(
-        model.dynamics + model.after_output, methods, model.state_symbols
-    )
-    return UpdateProgram(_prune(out, path), methods, stability)
+    _block(out, model.after_output, Context(DT, bounds, params), path, chosen, "updates that see this step's output")
+    out.extend(_masked(model.after_reset, "reset after the update"))
+    methods = {name: method for name, (method, _) in chosen.items()}
+    stability = analysis.stability_limits(model.dynamics + model.after_output, methods, model.state_symbols)
+    reasons = {name: reason for name, (_, reason) in chosen.items()}
+    statements = eliminate(_prune(out, path))  # repeated subexpressions computed once
+    return StepProgram(tuple(statements), methods, tuple(stability), reasons)
+
+
+def _spikes(out, model):
+    """Spikes and output: a condition (with its distance to threshold) or a count."""
+    if model.spike_condition is not None:
+        distance = analysis.spike_distance(model.spike_condition)
+        out.append(Spike(SPIKED, model.spike_condition, distance))
+    else:
+        count = model.spike_count
+        proxy = count.args[0] if isinstance(count, sp.floor) else count
+        out.append(SpikeCount(SPIKED, count, proxy))
+    out.append(Output(model.spike_output))
+
+
+def _masked(resets, comment):
+    """Resets for the neurons that spiked; all read the values before any is written.
+
+    A reset is written after every other reset that reads its state; only where
+    resets read each other in a cycle do values go through ``_``-temporaries."""
+    out, pending = [], list(resets)
+    while pending:
+        free = next((u for u in pending if not any(v is not u and v.expr.has(u.target) for v in pending)), None)
+        if free is None:  # a cycle: compute the rest first, then write them
+            for u in pending:
+                out.append(Guarded(SPIKED, temporary(f"{u.target}_next"), u.expr, comment))
+                comment = ""
+            for u in pending:
+                out.append(MaskedAssign(SPIKED, u.target, temporary(f"{u.target}_next")))
+            return out
+        out.append(MaskedAssign(SPIKED, free.target, free.expr, comment))
+        comment = ""
+        pending.remove(free)
+    return out
 
 
 def _prune(statements, path):
@@ -286,15 +202,15 @@ def _prune(statements, path):
     defined itself is an error: most likely a misspelled state)."""
     kept, used = [], set()
     for s in reversed(statements):
-        if s.kind == "local" and s.target not in used:
-            if s.line is not None:
+        if isinstance(s, LOCALS) and s.target not in used:
+            if getattr(s, "line", None) is not None:
                 raise SpecError(
                     f"{s.target!s} is assigned but never used: not a declared state (misspelled?)",
                     path,
                     s.line,
                 )
             continue
-        used |= s.expr.free_symbols
+        used |= s.reads()
         kept.append(s)
     return kept[::-1]
 
@@ -306,10 +222,10 @@ def _clamps(out, model):
             value = sp.Max(value, low)
         if high is not None:
             value = sp.Min(value, high)
-        out.append(Statement(x, value, "state", "clamp"))
+        out.append(Store(x, value, "clamp"))
 
 
-def _spike_time(model, spike_var, start, h, methods, path):
+def _spike_time(model, spike_var, h, methods, path):
     """``t_spike``: when in the step the threshold was crossed (from its start)."""
     mode = model.spike_time
     if mode == "end":
@@ -323,6 +239,7 @@ def _spike_time(model, spike_var, start, h, methods, path):
             )
         return DT
     x, threshold = spike_var
+    distance = analysis.spike_distance(model.spike_condition)
     ode = next((u for u in model.dynamics if u.target == x and u.ode), None)
     exact = (
         ode is not None
@@ -336,6 +253,6 @@ def _spike_time(model, spike_var, start, h, methods, path):
             model.lines.get("spike_time"),
         )
     if mode in ("auto", "exact") and exact:
-        return DT - analysis.exact_time_since_crossing(ode.expr, x, threshold)
+        return DT - analysis.exact_time_since_crossing(ode.expr, x, threshold, distance)
     # linear interpolation between the values before and after the update
-    return DT - h * (x - threshold) / (x - start)
+    return DT - h * distance / (x - START)

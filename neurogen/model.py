@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .errors import SpecError
-from .spec import TABLE_DEFAULTS, TRAINING_DEFAULTS, check_name
+from .spec import TRAINING_DEFAULTS, check_name
 from .symbolic import parse_distribution, parse_expression
-
-J, DT, OUTPUT, SPIKES = sp.symbols("J dt output spikes", real=True)
+from .symbols import DT, OUTPUT, SPIKES, J, representative_value  # noqa: F401 (re-exported)
 
 #: Classes a spec may bind: only these packages are imported by the compiler.
 BINDABLE_PACKAGES = ("nengo", "nengo_extras", "nengo_dl")
@@ -85,68 +84,69 @@ class Model:
 
 def build_model(spec):
     """Parse every expression of ``spec`` and check how names are used."""
-    path = spec.path
-    for key, bound in [("binds", spec.binds)] + [("also_binds", c) for c in spec.also_binds]:
-        if bound and bound.split(".")[0] not in BINDABLE_PACKAGES:
-            raise SpecError(
-                f"{key} may only name classes in {', '.join(BINDABLE_PACKAGES)}, got {bound!r}",
-                path,
-                spec.lines.key("neuron", key),
-            )
-
-    params = {p.name: sp.Symbol(p.name, real=True) for p in spec.parameters}
-    states = {s.name: sp.Symbol(s.name, real=True) for s in spec.states}
-    base = {**params, **states, "J": J}
-
-    def parse(text, names, boolean=False):
-        return parse_expression(text, names, path, boolean=boolean)
-
-    # Named expressions see parameters, states, J and earlier expressions.  Those
-    # that read a state are substituted where used (so they see its current value);
-    # the others become values computed once per step, after the input.
-    expressions, step_values = {}, []
-    for name, text in spec.expressions:
-        value = parse(text, {**base, **expressions})
-        if value.has(*states.values()):
-            expressions[name] = value
-        else:
-            expressions[name] = sp.Symbol(name, real=True)
-            step_values.append((expressions[name], value))
-    scope = {**base, **expressions}
-    step_names = {str(symbol) for symbol, _ in step_values}
-
-    model_states = []
-    for s in spec.states:
-        if isinstance(s.initial, (int, float)):
-            initial = s.initial
-        else:
-            initial = parse_distribution(s.initial, path)
-        model_states.append((s.name, states[s.name], initial))
-
+    _check_binds(spec)
+    names = _Names(spec)
+    scope, step_values = _named_expressions(names)
     model = Model(
         name=spec.name,
         module=spec.module_name,
-        source_path=str(path),
+        source_path=str(spec.path),
         doc=spec.doc,
         references=spec.references,
         binds=spec.binds,
         also_binds=spec.also_binds,
         negative=spec.negative,
         parameters=spec.parameters,
-        states=model_states,
-        symbols={**params, **states},
+        states=[(s.name, names.states[s.name], names.initial(s)) for s in spec.states],
+        symbols={**names.params, **names.states},
         step_values=step_values,
     )
-
     if spec.input is not None:  # computed first: it cannot read step values
-        model.input = parse(spec.input, {k: v for k, v in scope.items() if k not in step_names})
+        step_names = {str(symbol) for symbol, _ in step_values}
+        model.input = names.parse(spec.input, {k: v for k, v in scope.items() if k not in step_names})
+    model.dynamics = names.updates(spec.dynamics, {**scope, "dt": DT}, "[dynamics]", locals_allowed=True)
+    scope.update({str(u.target): u.target for u in model.dynamics if u.local})
+    if spec.spike is not None:
+        _spike_rule(model, spec.spike, names, scope)
+    else:
+        model.output = names.parse(spec.output, {**scope, "dt": DT})
+    _after_output(model, spec, names, scope)
+    return model
 
-    def updates(equations, names, section, locals_allowed=False):
+
+def _check_binds(spec):
+    for key, bound in [("binds", spec.binds)] + [("also_binds", c) for c in spec.also_binds]:
+        if bound and bound.split(".")[0] not in BINDABLE_PACKAGES:
+            raise SpecError(
+                f"{key} may only name classes in {', '.join(BINDABLE_PACKAGES)}, got {bound!r}",
+                spec.path,
+                spec.lines.key("neuron", key),
+            )
+
+
+class _Names:
+    """A spec's parameter and state symbols, and parsing within a given scope."""
+
+    def __init__(self, spec):
+        self.spec, self.path = spec, spec.path
+        self.params = {p.name: sp.Symbol(p.name, real=True) for p in spec.parameters}
+        self.states = {s.name: sp.Symbol(s.name, real=True) for s in spec.states}
+
+    def parse(self, text, names, boolean=False):
+        return parse_expression(text, names, self.path, boolean=boolean)
+
+    def initial(self, state):
+        """A state's initial value: a number or ``(distribution, kwargs)``."""
+        if isinstance(state.initial, (int, float)):
+            return state.initial
+        return parse_distribution(state.initial, self.path)
+
+    def updates(self, equations, names, section, locals_allowed=False):
         """Parse update lines; assignments to new names define step-local values."""
-        result = []
+        path, result = self.path, []
         for eq in equations:
-            if eq.target in states:
-                target = states[eq.target]
+            if eq.target in self.states:
+                target = self.states[eq.target]
             elif locals_allowed and not eq.ode:
                 check_name(eq.target, "local value", eq.rhs.line, path)
                 if eq.target in names:
@@ -158,60 +158,77 @@ def build_model(spec):
                     path,
                     eq.rhs.line,
                 )
-            update = Update(target, parse(eq.rhs, names), eq.ode, eq.method, eq.rhs.line)
-            update.local = eq.target not in states
+            update = Update(target, self.parse(eq.rhs, names), eq.ode, eq.method, eq.rhs.line)
+            update.local = eq.target not in self.states
             if update.local:
                 names[eq.target] = target
             result.append(update)
         _check_unique(result, path, section)
         return result
 
-    model.dynamics = updates(spec.dynamics, {**scope, "dt": DT}, "[dynamics]", locals_allowed=True)
-    scope.update({str(u.target): u.target for u in model.dynamics if u.local})
 
-    spike = spec.spike
-    if spike is not None:
-        if spike.condition is not None:
-            model.spike_condition = parse(spike.condition, scope, boolean=True)
+def _named_expressions(names):
+    """``(scope, step_values)``.  Named expressions see parameters, states, J and
+    earlier expressions.  Those that read a state are substituted where used (so
+    they see its current value); the others become values computed once per step,
+    after the input."""
+    base = {**names.params, **names.states, "J": J}
+    expressions, step_values = {}, []
+    for name, text in names.spec.expressions:
+        value = names.parse(text, {**base, **expressions})
+        if value.has(*names.states.values()):
+            expressions[name] = value
         else:
-            model.spike_count = parse(spike.count, scope)
-        after_spike = {**scope, "spikes": SPIKES, "dt": DT}
-        model.resets = updates(spike.reset, after_spike, "[spike] reset")
-        for c in spike.clamp:
-            if c.state not in states:
-                raise SpecError(f"clamp of {c.state!r}, which is not a declared state", path, c.line)
-            low = parse(c.low, scope) if c.low else None
-            high = parse(c.high, scope) if c.high else None
-            model.clamps.append((states[c.state], low, high))
-        if spike.refractory_state is not None:
-            if spike.refractory_state not in states:
-                raise SpecError(
-                    f"refractory state {spike.refractory_state!r} is not a declared state",
-                    path,
-                    spec.lines.key("spike", "refractory"),
-                )
-            model.refractory_state = states[spike.refractory_state]
-            model.refractory_period = parse(spike.refractory_period, params)
-        model.spike_time = spike.spike_time
-        if spike.output is not None:
-            model.spike_output = parse(spike.output, {**params, "spikes": SPIKES, "dt": DT})
-        elif "amplitude" in params:  # spikes * (amplitude / dt), as nengo writes it
-            model.spike_output = sp.Mul(SPIKES, params["amplitude"] / DT, evaluate=False)
-        else:
-            model.spike_output = SPIKES / DT
+            expressions[name] = sp.Symbol(name, real=True)
+            step_values.append((expressions[name], value))
+    return {**base, **expressions}, step_values
+
+
+def _spike_rule(model, spike, names, scope):
+    """[spike]: condition or count, resets, clamps, refractoriness, output."""
+    path, params, states = names.path, names.params, names.states
+    if spike.condition is not None:
+        model.spike_condition = names.parse(spike.condition, scope, boolean=True)
     else:
-        model.output = parse(spec.output, {**scope, "dt": DT})
+        model.spike_count = names.parse(spike.count, scope)
+    model.resets = names.updates(spike.reset, {**scope, "spikes": SPIKES, "dt": DT}, "[spike] reset")
+    for c in spike.clamp:
+        if c.state not in states:
+            raise SpecError(f"clamp of {c.state!r}, which is not a declared state", path, c.line)
+        low = names.parse(c.low, scope) if c.low else None
+        high = names.parse(c.high, scope) if c.high else None
+        model.clamps.append((states[c.state], low, high))
+    if spike.refractory_state is not None:
+        if spike.refractory_state not in states:
+            raise SpecError(
+                f"refractory state {spike.refractory_state!r} is not a declared state",
+                path,
+                names.spec.lines.key("spike", "refractory"),
+            )
+        model.refractory_state = states[spike.refractory_state]
+        model.refractory_period = names.parse(spike.refractory_period, params)
+    model.spike_time = spike.spike_time
+    if spike.output is not None:
+        model.spike_output = names.parse(spike.output, {**params, "spikes": SPIKES, "dt": DT})
+    elif "amplitude" in params:  # spikes * (amplitude / dt), as nengo writes it
+        model.spike_output = sp.Mul(SPIKES, params["amplitude"] / DT, evaluate=False)
+    else:
+        model.spike_output = SPIKES / DT
 
+
+def _after_output(model, spec, names, scope):
+    """[after_output], [rate] and [training], and the lines later stages cite."""
+    spike, params = spec.spike, names.params
     late = {**scope, "output": OUTPUT, "dt": DT}
     if spike is not None:
         late["spikes"] = SPIKES
-    model.after_output = updates(spec.after_output, late, "[after_output]", locals_allowed=True)
-    model.after_reset = updates(spec.after_reset, late, "[after_output] reset")
+    model.after_output = names.updates(spec.after_output, late, "[after_output]", locals_allowed=True)
+    model.after_reset = names.updates(spec.after_reset, late, "[after_output] reset")
     if spec.rate is not None:
-        model.rate = parse(spec.rate, {**params, "J": J})
+        model.rate = names.parse(spec.rate, {**params, "J": J})
     model.rate_table = spec.rate_table
     if spec.rate_threshold is not None:
-        model.rate_threshold = parse(spec.rate_threshold, params)
+        model.rate_threshold = names.parse(spec.rate_threshold, params)
     if model.spiking:
         model.training = spec.training or dict(TRAINING_DEFAULTS)
     model.lines = {
@@ -219,35 +236,6 @@ def build_model(spec):
         "spike_time": spike.spike_time_line if spike else None,
         "refractory": spec.lines.key("spike", "refractory") if spike else None,
     }
-    return model
-
-
-def representative_value(initial):
-    """One number for a state's initial value: the number itself, or the low end of
-    its distribution (Uniform's low, Gaussian's mean, Choice's first option)."""
-    if isinstance(initial, (int, float)):
-        return float(initial)
-    cls, kwargs = initial
-    value = {"Uniform": kwargs.get("low", 0), "Gaussian": kwargs.get("mean", 0)}.get(
-        cls, (kwargs.get("options") or [0])[0]
-    )
-    return float(value)
-
-
-def complete_rates(model):
-    """Give every spiking model a steady-state rate: the spec's, a closed form
-    derived by SymPy, or else a simulated, tabulated f-I curve."""
-    from .analysis import derive_rate
-
-    if not model.spiking or model.rate is not None or model.rate_table is not None:
-        return model
-    derived = derive_rate(model)
-    if derived is not None:
-        model.rate, model.rate_threshold = derived
-        model.rate_derived = True
-    else:
-        model.rate_table = dict(TABLE_DEFAULTS)
-    return model
 
 
 def _check_unique(updates, path, section):

@@ -79,11 +79,16 @@ class _StepPrinterMixin:
             text = f"{fn}({text}, {self._print(arg)})"
         return text
 
+    # One arithmetic printer for both backends (SymPy's StrPrinter rules), so NumPy
+    # and TensorFlow perform the same operations in the same order.
+    def _print_Mul(self, expr):
+        return sp.printing.str.StrPrinter._print_Mul(self, expr)
+
     def _print_Add(self, expr, order=None):
         # SymPy puts numbers first (-1 + x); with two terms, x - 1 is the same operation
         if _number_first(expr):
             expr = sp.Add(*expr.args[::-1], evaluate=False)
-        return super()._print_Add(expr, order=order)
+        return sp.printing.str.StrPrinter._print_Add(self, expr, order=order)
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.args
@@ -186,13 +191,6 @@ class _TFMixin(_StepPrinterMixin):
     def _print_softplus(self, expr):
         return f"tf.math.softplus({self._print(expr.args[0])})"
 
-    def _print_Mul(self, expr):
-        return sp.printing.str.StrPrinter._print_Mul(self, expr)
-
-    def _print_Add(self, expr, order=None):
-        if _number_first(expr):
-            expr = sp.Add(*expr.args[::-1], evaluate=False)
-        return sp.printing.str.StrPrinter._print_Add(self, expr, order=order)
 
 
 _TF_PRINTER = None

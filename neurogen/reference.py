@@ -10,7 +10,8 @@ import numpy as np
 import sympy as sp
 from scipy.integrate import solve_ivp
 
-from .model import DT, OUTPUT, SPIKES, J
+from .analysis import spike_distance
+from .symbols import DT, OUTPUT, SPIKES, J
 from .symbolic import evaluated
 
 MODULES = [
@@ -60,12 +61,8 @@ class Reference:
         self.rhs = self._fn(rhs)
         self.clamps = [(self.states.index(x), prepare(lo) if lo is not None else None, prepare(hi) if hi is not None else None) for x, lo, hi in model.clamps if x in self.states]
         if model.spiking:
-            cond = model.spike_condition
-            if isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)):
-                distance = cond.lhs - cond.rhs
-            elif isinstance(cond, (sp.StrictLessThan, sp.LessThan)):
-                distance = cond.rhs - cond.lhs
-            else:
+            distance = spike_distance(model.spike_condition)
+            if distance is None:
                 raise Unsupported("compound spike condition")
             self.distance = self._fn([prepare(distance)])
             self.resets = [(self.states.index(u.target), self._fn([prepare(u.expr)])) for u in model.resets if u.target in self.states]

@@ -23,15 +23,15 @@ def describe(model, program):
         for u in odes:
             lines.append(f"  d{u.target}/dt = {_math(u.expr)}")
             method = program.methods.get(str(u.target), u.method)
-            note = " (chosen by auto)" if u.method == "auto" else ""
-            lines.append(f"    method: {method}{note}")
+            reason = program.reasons.get(str(u.target))
+            lines.append(f"    method: {method}" + (f" ({reason})" if reason else ""))
         lines.append(f"  jacobian: {_math(jacobian([u.expr for u in odes], xs).tolist())}")
     lines.append("")
     lines.append("update per step:")
     for s in program.statements:
         if s.comment:
             lines.append(f"  # {s.comment}")
-        lines.append(f"  {s.target} <- {_math(s.expr)}")
+        lines.append(f"  {s.describe()}")
     if model.rate is not None:
         lines.append("")
         how = "derived in closed form" if model.rate_derived else "from the spec"

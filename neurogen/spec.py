@@ -1,308 +1,43 @@
 """Read a neuron spec (TOML) into plain dataclasses, keeping line numbers.
 
 This stage checks structure only: which sections and keys exist, their types, and
-that names are usable.  Expressions stay strings here; :mod:`neurogen.symbolic`
-parses them.
+that names are usable; one function per section.  Expressions stay strings here;
+:mod:`neurogen.symbolic` parses them.  The dataclasses, constants and value readers
+live in :mod:`neurogen.spec_types` (re-exported here).
 """
 
 import keyword
-import math
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SpecError
-
-METHODS = ("auto", "exact", "exponential_euler", "euler", "rk4")
-SPIKE_TIMES = ("auto", "exact", "linear", "end")
-
-#: Names a spec may not declare: the step's own inputs and locals, and attributes
-#: that every nengo NeuronType already has.
-RESERVED = frozenset(
-    """J dt output spikes t_spike delta_t self np tf nengo dtype signals state
-    probeable spiking negative initial_state step rates gain_bias current make_state
-    max_rates_intercepts params training_step training surrogate surrogate_scale
-    smoothing training_defaults rate_table rate_table_options spiked spikes_held pi inf
-    BUILDER NEURON_TYPE GeneratedBuilder NumberParam EnumParam Choice Uniform Gaussian
-    Exponential nengo_dl register check_dt settled_output""".split()
+from .spec_types import (  # noqa: F401 (re-exported)
+    METHODS,
+    PARAMETER_KEYS,
+    REFRACTORY_KEYS,
+    RESERVED,
+    SECTIONS,
+    SPIKE_TIMES,
+    SURROGATES,
+    TABLE_DEFAULTS,
+    TRAINING_DEFAULTS,
+    Clamp,
+    Equation,
+    LineIndex,
+    NeuronSpec,
+    Parameter,
+    Spike,
+    State,
+    Text,
+    _equation_block,
+    _number,
+    _string,
+    _table,
+    _unknown_keys,
+    check_name,
+    parse_equation,
 )
-#: names of the compiler's temporaries: RK4 stages, values before an update, and
-#: values computed before they are written back
-TEMPORARY = re.compile(r"^k[1-4]_|_start$|_next$")
-
-SECTIONS = {
-    "neuron": {"name", "binds", "also_binds", "doc", "negative", "references"},
-    "parameters": None,
-    "state": None,
-    "expressions": None,
-    "dynamics": {"input", "equations"},
-    "spike": {"condition", "count", "reset", "clamp", "refractory", "spike_time", "output"},
-    "output": {"expression"},
-    "after_output": {"equations", "reset"},
-    "rate": {"expression", "table", "threshold"},
-    "training": {"mode", "surrogate", "scale", "smoothing"},
-}
-PARAMETER_KEYS = {"value", "low", "high", "low_open", "high_open", "doc"}
-REFRACTORY_KEYS = {"period", "state"}
-
-
-@dataclass
-class Text:
-    """A piece of spec text (an expression or equation) and where it came from."""
-
-    text: str
-    line: int
-    where: str  # e.g. "dvoltage/dt", "spike condition"
-
-
-@dataclass
-class Parameter:
-    name: str
-    value: float
-    line: int
-    low: float = None
-    high: float = None
-    low_open: bool = False
-    high_open: bool = False
-    doc: str = ""
-
-
-@dataclass
-class State:
-    name: str
-    initial: object  # a number, or a Text holding a nengo distribution
-    line: int
-
-
-@dataclass
-class Equation:
-    """``dx/dt = rhs : method`` (``ode=True``) or ``x = rhs`` (an assignment)."""
-
-    target: str
-    rhs: Text
-    ode: bool
-    method: str = "auto"
-
-
-@dataclass
-class Clamp:
-    state: str
-    low: Text = None
-    high: Text = None
-    line: int = 0
-
-
-@dataclass
-class Spike:
-    line: int
-    condition: Text = None
-    count: Text = None
-    reset: list = field(default_factory=list)
-    clamp: list = field(default_factory=list)
-    refractory_period: Text = None
-    refractory_state: str = None
-    spike_time: str = "auto"
-    spike_time_line: int = 0
-    output: Text = None
-
-
-@dataclass
-class NeuronSpec:
-    path: Path
-    source: str
-    name: str
-    binds: str = None
-    also_binds: list = field(default_factory=list)
-    doc: str = ""
-    references: list = field(default_factory=list)
-    negative: bool = None
-    parameters: list = field(default_factory=list)
-    states: list = field(default_factory=list)
-    expressions: list = field(default_factory=list)  # list of (name, Text)
-    input: Text = None
-    dynamics: list = field(default_factory=list)
-    spike: Spike = None
-    output: Text = None
-    after_output: list = field(default_factory=list)
-    after_reset: list = field(default_factory=list)
-    rate: Text = None
-    rate_table: dict = None
-    rate_threshold: Text = None
-    training: dict = None
-    lines: "LineIndex" = None
-
-    @property
-    def spiking(self):
-        return self.spike is not None
-
-    @property
-    def module_name(self):
-        return self.path.stem
-
-
-class LineIndex:
-    """Finds the line of a section, key or text fragment in TOML source."""
-
-    _header = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\s*(#.*)?$")
-    _key = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')\s*=")
-
-    def __init__(self, source):
-        self.lines = source.splitlines()
-        self.keys = {}
-        self.sections = {}
-        section = ""
-        for i, raw in enumerate(self.lines, start=1):
-            m = self._header.match(raw)
-            if m and not raw.lstrip().startswith("[["):
-                section = m.group(1).replace(" ", "")
-                self.sections.setdefault(section, i)
-                continue
-            m = self._key.match(raw)
-            if m:
-                self.keys.setdefault((section, m.group(1).strip("\"'")), i)
-
-    def section(self, name):
-        return self.sections.get(name)
-
-    def key(self, section, key):
-        line = self.keys.get((section, key))
-        return line if line is not None else self.section(section)
-
-    def find(self, fragment, start=1):
-        """First line at or after ``start`` containing ``fragment``."""
-        for i in range(max(start, 1), len(self.lines) + 1):
-            if fragment in self.lines[i - 1]:
-                return i
-        return start
-
-    def string_lines(self, section, key):
-        """Line of each line of a multi-line string value."""
-        start = self.key(section, key) or 1
-        raw = self.lines[start - 1] if start <= len(self.lines) else ""
-        after = re.split(r'"""|\'\'\'', raw, maxsplit=1)
-        first = start + 1 if len(after) == 2 and not after[1].strip() else start
-        return first
-
-
-def check_name(name, what, line, path):
-    """A name must be a non-keyword identifier that does not shadow nengo's own."""
-    if not isinstance(name, str) or not name.isidentifier() or not name.isascii():
-        raise SpecError(f"{what} name {name!r} is not a valid identifier", path, line)
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        raise SpecError(f"{what} name {name!r} is a Python keyword", path, line)
-    if name.startswith("_"):
-        raise SpecError(f"{what} name {name!r} may not start with an underscore", path, line)
-    if name in RESERVED:
-        raise SpecError(f"{what} name {name!r} is reserved", path, line)
-    if TEMPORARY.search(name):
-        raise SpecError(
-            f"{what} name {name!r} is reserved for the compiler's temporaries "
-            "(k1_..k4_ prefixes, _start and _next suffixes)",
-            path,
-            line,
-        )
-    from .symbolic import FUNCTIONS
-
-    if name in FUNCTIONS:
-        raise SpecError(f"{what} name {name!r} shadows the function {name}()", path, line)
-
-
-def _number(value, what, path, line, allow_inf=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(f"{what} must be a number, got {type(value).__name__}", path, line)
-    if math.isnan(value) or (not allow_inf and math.isinf(value)):
-        raise SpecError(f"{what} must be a finite number, got {value}", path, line)
-    if abs(value) > 1e300 and not math.isinf(value):
-        raise SpecError(f"{what} is too large: {value}", path, line)
-    return float(value) if isinstance(value, float) else value
-
-
-def _string(value, what, path, line, allow_empty=False):
-    if not isinstance(value, str):
-        raise SpecError(f"{what} must be a string, got {type(value).__name__}", path, line)
-    if not allow_empty and not value.strip():
-        raise SpecError(f"{what} must not be empty", path, line)
-    if len(value) > 10000:
-        raise SpecError(f"{what} is too long ({len(value)} characters)", path, line)
-    if "\x00" in value:
-        raise SpecError(f"{what} contains a NUL character", path, line)
-    return value
-
-
-def _table(value, what, path, line):
-    if not isinstance(value, dict):
-        raise SpecError(f"{what} must be a table, got {type(value).__name__}", path, line)
-    return value
-
-
-def _unknown_keys(table, allowed, section, index, path, line=None):
-    for key in table:
-        if key not in allowed:
-            at = index.key(section, key) if line is None else line
-            known = ", ".join(sorted(allowed))
-            raise SpecError(f"unknown key {key!r} in [{section}] (known: {known})", path, at)
-
-
-_EQUATION = re.compile(
-    r"^\s*(?:d\s*(?P<ode>[A-Za-z_][A-Za-z0-9_]*)\s*/\s*dt|(?P<var>[^=:]+?))\s*=\s*"
-    r"(?P<rhs>[^:]+?)\s*(?::\s*(?P<method>[^:]*?)\s*)?$"
-)
-
-
-def parse_equation(line_text, line, path, where):
-    """Parse one ``dx/dt = expr : method`` or ``x = expr`` line."""
-    m = _EQUATION.match(line_text)
-    if not m or not m.group("rhs").strip():
-        raise SpecError(
-            f"cannot read {where} {line_text.strip()!r}: expected 'dx/dt = expression"
-            " [: method]' or 'x = expression'",
-            path,
-            line,
-        )
-    method = m.group("method")
-    target = m.group("ode") or m.group("var").strip()
-    if not target.isidentifier():
-        raise SpecError(f"{where} assigns to {target!r}, which is not a name", path, line)
-    if method is not None:
-        method = method.strip()
-        if m.group("ode") is None:
-            raise SpecError(f"method {method!r} given for an assignment", path, line)
-        if method not in METHODS:
-            raise SpecError(
-                f"unknown method {method!r} (known: {', '.join(METHODS)})", path, line
-            )
-    label = f"d{target}/dt" if m.group("ode") else target
-    return Equation(
-        target=target,
-        rhs=Text(m.group("rhs").strip(), line, label),
-        ode=m.group("ode") is not None,
-        method=method or "auto",
-    )
-
-
-def _equation_block(value, section, key, index, path):
-    """Equations given as a multi-line string or as a list of strings."""
-    if isinstance(value, str):
-        _string(value, f"[{section}] {key}", path, index.key(section, key))
-        first = index.string_lines(section, key)
-        items = [(text, first + i) for i, text in enumerate(value.split("\n"))]
-    elif isinstance(value, list):
-        start = index.key(section, key)
-        items = []
-        for text in value:
-            _string(text, f"[{section}] {key} entry", path, start)
-            items.append((text, index.find(text.strip(), start)))
-    else:
-        raise SpecError(
-            f"[{section}] {key} must be a string or a list of strings", path, index.key(section, key)
-        )
-    equations = []
-    for text, line in items:
-        text = text.split("#", 1)[0]
-        if text.strip():
-            equations.append(parse_equation(text, line, path, f"[{section}] {key}"))
-    return equations
 
 
 def load(path):
@@ -320,14 +55,37 @@ def load(path):
 def parse(source, path=Path("<spec>.toml")):
     """Parse spec text; ``path`` is used for messages and the module name."""
     path = Path(path)
+    data, index = _toml(source, path)
+    _check_sections(data, index, path)
+    spec = _neuron(data["neuron"], source, index, path)
+    declare = _namespace(path)
+    spec.parameters = _parameters(data.get("parameters", {}), index, path, declare)
+    spec.states = _states(data.get("state", {}), index, path, declare)
+    spec.expressions = _expressions(data.get("expressions", {}), index, path, declare)
+    _dynamics(spec, data.get("dynamics", {}), index, path)
+    _spike_or_output(spec, data, index, path)
+    _after_output(spec, data.get("after_output", {}), index, path)
+    if "rate" in data:
+        _rate(spec, data["rate"], index, path)
+    if "training" in data:
+        if spec.spike is None:
+            raise SpecError("[training] is for spiking neurons", path, index.section("training"))
+        spec.training = _training(data["training"], index, path)
+    return spec
+
+
+def _toml(source, path):
     try:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"\(at line (\d+), column \d+\)", str(e))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
         raise SpecError(f"invalid TOML: {msg}", path, int(m.group(1)) if m else None) from None
-    index = LineIndex(source)
+    return data, LineIndex(source)
 
+
+def _check_sections(data, index, path):
+    """Known sections only, each a table with known keys; [neuron] is required."""
     for section in data:
         if section not in SECTIONS:
             known = ", ".join(f"[{s}]" for s in SECTIONS)
@@ -342,7 +100,9 @@ def parse(source, path=Path("<spec>.toml")):
     if "neuron" not in data:
         raise SpecError("missing section [neuron]", path, 1)
 
-    neuron = data["neuron"]
+
+def _neuron(neuron, source, index, path):
+    """[neuron]: the class name, what it binds, its documentation."""
     if "name" not in neuron:
         raise SpecError("missing key 'name' in [neuron]", path, index.section("neuron"))
     name_line = index.key("neuron", "name")
@@ -371,7 +131,12 @@ def parse(source, path=Path("<spec>.toml")):
         if not isinstance(neuron["negative"], bool):
             raise SpecError("[neuron] negative must be true or false", path, index.key("neuron", "negative"))
         spec.negative = neuron["negative"]
+    return spec
 
+
+def _namespace(path):
+    """``declare(name, what, line)``: parameters, states and expressions share one
+    namespace, each name declared once."""
     seen = {}
 
     def declare(n, what, line):
@@ -380,56 +145,78 @@ def parse(source, path=Path("<spec>.toml")):
             raise SpecError(f"{what} {n!r} is already declared as a {seen[n]}", path, line)
         seen[n] = what
 
-    for pname, value in data.get("parameters", {}).items():
-        # `name = value`, `name = {...}` on one line, or a [parameters.name] table
-        sub = f"parameters.{pname}" if index.section(f"parameters.{pname}") else None
-        line = index.section(sub) if sub else index.key("parameters", pname)
+    return declare
 
-        def at(key):
-            return (index.key(sub, key) if sub else None) or line
 
-        declare(pname, "parameter", line)
-        if not isinstance(value, dict):
-            value = {"value": value}
-        for key in value:
-            if key not in PARAMETER_KEYS:
-                _unknown_keys({key: 0}, PARAMETER_KEYS, sub or "parameters", index, path, at(key))
-        if "value" not in value:
-            raise SpecError(f"parameter {pname!r} has no 'value'", path, line)
-        p = Parameter(pname, _number(value["value"], f"parameter {pname!r} value", path, at("value")), line)
-        for bound in ("low", "high"):
-            if bound in value:
-                setattr(p, bound, _number(value[bound], f"parameter {pname!r} {bound}", path, at(bound)))
-        for flag in ("low_open", "high_open"):
-            if flag in value:
-                if not isinstance(value[flag], bool):
-                    raise SpecError(f"parameter {pname!r} {flag} must be true or false", path, at(flag))
-                setattr(p, flag, value[flag])
-        p.doc = _string(value.get("doc", ""), f"parameter {pname!r} doc", path, at("doc"), True)
-        _check_bounds(p, path)
-        spec.parameters.append(p)
+def _parameters(table, index, path, declare):
+    """[parameters]: ``name = value``, ``name = {...}`` or a [parameters.name] table."""
+    return [_parameter(pname, value, index, path, declare) for pname, value in table.items()]
 
-    for sname, value in data.get("state", {}).items():
+
+def _parameter(pname, value, index, path, declare):
+    sub = f"parameters.{pname}" if index.section(f"parameters.{pname}") else None
+    line = index.section(sub) if sub else index.key("parameters", pname)
+
+    def at(key):
+        return (index.key(sub, key) if sub else None) or line
+
+    declare(pname, "parameter", line)
+    if not isinstance(value, dict):
+        value = {"value": value}
+    for key in value:
+        if key not in PARAMETER_KEYS:
+            _unknown_keys({key: 0}, PARAMETER_KEYS, sub or "parameters", index, path, at(key))
+    if "value" not in value:
+        raise SpecError(f"parameter {pname!r} has no 'value'", path, line)
+    p = Parameter(pname, _number(value["value"], f"parameter {pname!r} value", path, at("value")), line)
+    for bound in ("low", "high"):
+        if bound in value:
+            setattr(p, bound, _number(value[bound], f"parameter {pname!r} {bound}", path, at(bound)))
+    for flag in ("low_open", "high_open"):
+        if flag in value:
+            if not isinstance(value[flag], bool):
+                raise SpecError(f"parameter {pname!r} {flag} must be true or false", path, at(flag))
+            setattr(p, flag, value[flag])
+    p.doc = _string(value.get("doc", ""), f"parameter {pname!r} doc", path, at("doc"), True)
+    _check_bounds(p, path)
+    return p
+
+
+def _states(table, index, path, declare):
+    """[state]: initial values, numbers or distributions (parsed later)."""
+    states = []
+    for sname, value in table.items():
         line = index.key("state", sname)
         declare(sname, "state", line)
         if isinstance(value, str):
             initial = Text(_string(value, f"state {sname!r}", path, line), line, f"state {sname}")
         else:
             initial = _number(value, f"initial value of state {sname!r}", path, line, allow_inf=False)
-        spec.states.append(State(sname, initial, line))
+        states.append(State(sname, initial, line))
+    return states
 
-    for ename, value in data.get("expressions", {}).items():
+
+def _expressions(table, index, path, declare):
+    """[expressions]: named expressions, in order."""
+    expressions = []
+    for ename, value in table.items():
         line = index.key("expressions", ename)
         declare(ename, "expression", line)
-        spec.expressions.append((ename, Text(_string(value, f"expression {ename!r}", path, line), line, ename)))
+        expressions.append((ename, Text(_string(value, f"expression {ename!r}", path, line), line, ename)))
+    return expressions
 
-    dynamics = data.get("dynamics", {})
+
+def _dynamics(spec, dynamics, index, path):
+    """[dynamics]: the effective input and the update lines."""
     if "input" in dynamics:
         line = index.key("dynamics", "input")
         spec.input = Text(_string(dynamics["input"], "[dynamics] input", path, line), line, "input")
     if "equations" in dynamics:
         spec.dynamics = _equation_block(dynamics["equations"], "dynamics", "equations", index, path)
 
+
+def _spike_or_output(spec, data, index, path):
+    """Exactly one of [spike] (a spiking neuron) and [output] (a rate neuron)."""
     if "spike" in data:
         spec.spike = _spike(data["spike"], index, path)
     if "output" in data:
@@ -448,40 +235,35 @@ def parse(source, path=Path("<spec>.toml")):
             index.section("output"),
         )
 
-    after = data.get("after_output", {})
+
+def _after_output(spec, after, index, path):
+    """[after_output]: updates that see this step's output, and late resets."""
     if "equations" in after:
         spec.after_output = _equation_block(after["equations"], "after_output", "equations", index, path)
     if "reset" in after:
         if spec.spike is None:
             raise SpecError("[after_output] reset needs a [spike] section", path, index.key("after_output", "reset"))
         spec.after_reset = _equation_block(after["reset"], "after_output", "reset", index, path)
-    if "rate" in data:
-        rate = data["rate"]
-        if ("expression" in rate) == ("table" in rate):
-            raise SpecError("[rate] needs exactly one of 'expression' or 'table'", path, index.section("rate"))
-        if "expression" in rate:
-            line = index.key("rate", "expression")
-            spec.rate = Text(_string(rate["expression"], "[rate] expression", path, line), line, "rate")
-            if "threshold" in rate:
-                line = index.key("rate", "threshold")
-                value = rate["threshold"]
-                value = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-                spec.rate_threshold = Text(_string(value, "[rate] threshold", path, line), line, "rate threshold")
-        else:
-            if spec.spike is None:
-                raise SpecError("[rate] table is for spiking neurons", path, index.key("rate", "table"))
-            spec.rate_table = _rate_table(rate["table"], path, index.key("rate", "table"))
-        if "threshold" in rate and spec.rate is None:
-            raise SpecError("[rate] threshold goes with a rate expression", path, index.key("rate", "threshold"))
-    if "training" in data:
+
+
+def _rate(spec, rate, index, path):
+    """[rate]: a closed-form expression (and threshold), or a table's options."""
+    if ("expression" in rate) == ("table" in rate):
+        raise SpecError("[rate] needs exactly one of 'expression' or 'table'", path, index.section("rate"))
+    if "expression" in rate:
+        line = index.key("rate", "expression")
+        spec.rate = Text(_string(rate["expression"], "[rate] expression", path, line), line, "rate")
+        if "threshold" in rate:
+            line = index.key("rate", "threshold")
+            value = rate["threshold"]
+            value = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+            spec.rate_threshold = Text(_string(value, "[rate] threshold", path, line), line, "rate threshold")
+    else:
         if spec.spike is None:
-            raise SpecError("[training] is for spiking neurons", path, index.section("training"))
-        spec.training = _training(data["training"], index, path)
-    return spec
-
-
-SURROGATES = ("fast_sigmoid", "arctan", "sigmoid", "triangle", "exponential", "gaussian", "straight_through")
-TRAINING_DEFAULTS = {"mode": "rate", "surrogate": "fast_sigmoid", "scale": 10.0, "smoothing": 0.0}
+            raise SpecError("[rate] table is for spiking neurons", path, index.key("rate", "table"))
+        spec.rate_table = _rate_table(rate["table"], path, index.key("rate", "table"))
+    if "threshold" in rate and spec.rate is None:
+        raise SpecError("[rate] threshold goes with a rate expression", path, index.key("rate", "threshold"))
 
 
 def _training(table, index, path):
@@ -501,9 +283,6 @@ def _training(table, index, path):
                 raise SpecError(f"[training] {key} must be {'> 0' if key == 'scale' else '>= 0'}", path, line)
         options[key] = value
     return options
-
-
-TABLE_DEFAULTS = {"low": -10.0, "high": 100.0, "points": 256, "settle": 0.2, "duration": 1.0, "dt": 0.001}
 
 
 def _rate_table(table, path, line):

@@ -23,12 +23,11 @@ Known bugs found here (tests marked ``xfail(strict=True)``):
   guards it.  ``surrogate_rebuild_workaround`` is now a no-op safety net.
 * (fixed) SpikingRectifiedLinear's reset was differentiated through the
   straight-through spike count; resets now read ``tf.stop_gradient(spikes)``.
-* **the smoothed rate loses its gradient well before NengoDL's SoftLIF does**: the
-  builder smooths the *current* (``J' = 1 + s softplus((J - 1) / s)``) and the rate then
-  recomputes ``J' - 1``; once ``s softplus(...)`` is below the float resolution of 1,
-  ``J'`` rounds to 1 and the gradient is exactly 0 (float32, NengoDL's default: for
-  ``J < ~0.3`` at ``s = 0.05``, and 12 % low at J = 0.4; float64: ``J < ~-0.7``),
-  where NengoDL's own ``lif_smoothing`` formulation stays nonzero and accurate.
+* (fixed) the smoothed rate lost its gradient well before NengoDL's SoftLIF did: the
+  builder smoothed the *current* (``J' = 1 + s softplus((J - 1) / s)``) and the rate
+  recomputed ``J' - 1``, which rounds to 0 far below threshold; closed-form rates now
+  read the smoothed excess ``s softplus((J - 1) / s)`` directly
+  (``test_lif_smoothing_gradient_far_below_threshold``).
 """
 
 import contextlib
@@ -93,11 +92,6 @@ CASES = {
 NAMES = list(CASES)
 SURROGATE_FIT = ["LIF", "AdaptiveLIF", "Izhikevich", "ALIFThreshold"]
 
-BUG_SMOOTHING_CANCELLATION = (
-    "bug: smoothing computes J' = 1 + s*softplus((J - 1)/s) and the rate then uses "
-    "J' - 1; below J ~ 1 - 14 s (float32) / 1 - 34 s (float64) J' rounds to 1 and the "
-    "gradient is exactly 0, while NengoDL's SoftLIF (lif_smoothing) stays nonzero"
-)
 
 
 def neuron_class(name):
@@ -573,14 +567,20 @@ def test_lif_smoothing_gradient_below_threshold(lif_rate):
     np.testing.assert_allclose(rate_hi, plain, rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_SMOOTHING_CANCELLATION)
-def test_lif_smoothing_gradient_far_below_threshold():
+def test_lif_smoothing_gradient_far_below_threshold(lif_rate):
     """NengoDL's default float32 at J = 0, and float64 at J = -1 (``smoothing=0.05``):
     the SoftLIF gradient is small but nonzero there (NengoDL's own ``lif_smoothing``
-    formulation gives 1.87 and 0.54); the generated builder's is exactly 0."""
+    formulation gives 1.87 and 0.54).  Smoothing ``J`` and then subtracting the
+    threshold again (the old builder) gave exactly 0: the rate now reads the smoothed
+    excess ``s * softplus((J - 1) / s)`` itself."""
     _, grad32 = tf_rate_and_gradient(lif_training_builder(0.05, tf.float32), [0.0], tf.float32)
     _, grad64 = tf_rate_and_gradient(lif_training_builder(0.05), [-1.0])
     assert grad32[0] > 0 and grad64[0] > 0
+    # and it is the SoftLIF gradient (the derivative of the smoothed rate)
+    _, expected32 = _smoothed_reference(lif_rate, 0.05, np.array([0.0]))
+    _, expected64 = _smoothed_reference(lif_rate, 0.05, np.array([-1.0]))
+    np.testing.assert_allclose(grad32, expected32, rtol=1e-3)
+    np.testing.assert_allclose(grad64, expected64, rtol=1e-6)
 
 
 # --------------------------------------------------------------------------------------
@@ -626,3 +626,48 @@ def test_rate_table_accuracy(name):
     )
     assert np.median(rel) < 0.01
     assert np.all(np.isfinite(approx))
+
+
+# --------------------------------------------------------------------------------------
+# training options per ensemble, in one Simulator
+
+
+def test_two_ensembles_with_different_training_options_in_one_simulator():
+    """Two LIF ensembles, one trained on rates (with smoothing), one with surrogate
+    gradients (another surrogate and scale): NengoDL merges their operators into one
+    builder, which handles the options per neuron.  Inference spikes like nengo;
+    while training the rate ensemble outputs its smoothed rate (states held) and the
+    surrogate ensemble spikes; both get gradients, and ``sim.fit`` trains both."""
+    from generated.lif import LIF
+
+    rate_type = LIF(training="rate", smoothing=0.05)
+    surrogate_type = LIF(training="surrogate", surrogate="arctan", surrogate_scale=5.0)
+    rng = np.random.RandomState(SEED)
+    gain, bias = rng.uniform(1, 3, N), rng.uniform(0.5, 2, N)
+    with nengo.Network(seed=SEED) as net:
+        nengo_dl.configure_settings(dtype="float64", stateful=False, learning_phase=True)
+        inp = nengo.Node(np.zeros(1))
+        ens = [nengo.Ensemble(N, 1, neuron_type=t, gain=gain, bias=bias) for t in (rate_type, surrogate_type)]
+        out = nengo.Node(size_in=1)
+        for e in ens:
+            nengo.Connection(inp, e, synapse=None)
+            nengo.Connection(e, out, synapse=None)
+        probes = [nengo.Probe(e.neurons) for e in ens]
+        p_out = nengo.Probe(out)
+    x = np.full((MINIBATCH, 20, 1), 0.5)
+    with nengo_dl.Simulator(net, minibatch_size=MINIBATCH, progress_bar=False) as sim:
+        trained = sim.predict({inp: x})  # learning_phase=True: the training path
+        rate, spikes = trained[probes[0]], trained[probes[1]]
+        # rate ensemble: a steady rate, the same at every step; surrogate: spikes
+        np.testing.assert_allclose(rate[:, 0], rate[:, -1])
+        assert np.all(np.isin(np.round(spikes * 0.001, 9), [0.0, 1.0])) and spikes.max() > 0
+        assert not np.all(np.isin(np.round(rate * 0.001, 9), [0.0, 1.0]))
+        # one fit step trains the encoders of both ensembles
+        sim.compile(optimizer=tf.optimizers.Adam(1e-2), loss={p_out: tf.losses.mse})
+        # (NengoDL may merge the two ensembles' encoders into one variable)
+        encoders = [w for w in sim.keras_model.trainable_weights if len(w.shape) == 2 and w.shape[1] == 1]
+        before = np.concatenate([w.numpy().ravel() for w in encoders])
+        sim.fit({inp: x}, {p_out: np.full((MINIBATCH, 20, 1), 0.25)}, epochs=2, verbose=0)
+        after = np.concatenate([w.numpy().ravel() for w in encoders])
+        assert before.shape == (2 * N,)
+        assert np.any(before[:N] != after[:N]) and np.any(before[N:] != after[N:])

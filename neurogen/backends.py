@@ -1,0 +1,106 @@
+"""Print a :class:`~neurogen.ir.StepProgram` as the body of a NumPy ``step`` (nengo)
+or of a TensorFlow ``step`` (NengoDL).
+
+Each statement kind has one printing rule per backend, and both backends print
+arithmetic through one shared printer (:mod:`neurogen.printers`), so they perform
+the same operations in the same order.  NumPy updates states in place and does
+masked work only for the neurons in the mask, as nengo's neurons do
+(``voltage[spiked] = 0``); TensorFlow rebinds tensors and selects with ``tf.where``.
+"""
+
+import sympy as sp
+
+from .ir import Assign, Guarded, MaskedAssign, Output, Propagator, Spike, SpikeCount, Store, Update, temporary
+from .printers import numpy_printer, tensorflow_printer
+from .symbols import SPIKES
+
+#: spikes with no gradient: resets are not differentiated through the spike
+HELD = temporary("spikes_held")
+
+
+def numpy_lines(program, model):
+    """The NumPy ``step`` body."""
+    printer = numpy_printer()
+    arrays = program.per_neuron(model)
+    guarded = set()  # locals that hold values for the masked neurons only
+
+    def masked(expr, mask):
+        """``expr`` evaluated for the neurons in ``mask`` only."""
+        names = {s: sp.Symbol(f"{s}[{mask}]", real=True) for s in expr.free_symbols & arrays - guarded}
+        with sp.evaluate(False):
+            expr = expr.xreplace(names)
+        return printer.doprint(expr)
+
+    lines = []
+    for s in program.statements:
+        if s.comment:
+            lines.append(f"# {s.comment}")
+        p = printer.doprint
+        if isinstance(s, Assign):
+            copy = s.value.is_Symbol and s.value in arrays  # states change in place
+            lines.append(f"{s.target} = {s.value}.copy()" if copy else f"{s.target} = {p(s.value)}")
+        elif isinstance(s, Store):
+            lines.append(f"{s.target}[...] = {p(s.value)}")
+        elif isinstance(s, Update):
+            lines.append(f"{s.target} {s.op}= {p(s.value)}")
+        elif isinstance(s, Spike):
+            lines.append(f"{s.mask} = {p(s.condition)}")
+            lines.append(f"spikes = np.where({s.mask}, 1.0, 0.0)")
+        elif isinstance(s, SpikeCount):
+            lines.append(f"spikes = {p(s.count)}")
+            lines.append(f"{s.mask} = spikes > 0")
+        elif isinstance(s, Output):
+            lines.append(f"output[...] = {p(s.value)}")
+        elif isinstance(s, Guarded):
+            lines.append(f"{s.target} = {masked(s.value, s.mask)}")
+            guarded.add(s.target)
+        elif isinstance(s, MaskedAssign):
+            lines.append(f"{s.target}[{s.mask}] = {masked(s.value, s.mask)}")
+        elif isinstance(s, Propagator):
+            lines.append(f"{s.phi}, {s.gamma} = linear_propagator({_matrix(s.matrix, p)}, {p(s.h)})")
+        else:  # pragma: no cover - a new statement kind needs a printing rule
+            raise TypeError(f"no NumPy printing rule for {type(s).__name__}")
+    return lines
+
+
+def tensorflow_lines(program):
+    """The NengoDL ``step`` body: every statement rebinds a tensor."""
+    printer = tensorflow_printer()
+    p = printer.doprint
+    lines, held = [], False
+    for s in program.statements:
+        if s.comment:
+            lines.append(f"# {s.comment}")
+        if isinstance(s, (Assign, Store)):
+            lines.append(f"{s.target} = {p(s.value)}")
+        elif isinstance(s, Guarded):  # computed for all neurons, selected by the masked writes
+            lines.append(f"{s.target} = {printer._branch(s.value)}")
+        elif isinstance(s, Update):
+            lines.append(f"{s.target} {s.op}= {p(s.value)}")
+        elif isinstance(s, Spike):
+            distance = "None" if s.distance is None else p(s.distance)
+            lines.append(f"{s.mask} = {p(s.condition)}")
+            lines.append(f"spikes = self.spike({s.mask}, {distance})")
+        elif isinstance(s, SpikeCount):
+            lines.append(f"spikes = self.spike_count({p(s.count)}, {p(s.proxy)})")
+            lines.append(f"{s.mask} = spikes > 0")
+        elif isinstance(s, Output):
+            lines.append(f"output = {p(s.value)}")
+        elif isinstance(s, MaskedAssign):
+            value = s.value
+            if value.has(SPIKES):
+                if not held:
+                    lines.append(f"{HELD} = tf.stop_gradient(spikes)")
+                    held = True
+                value = value.xreplace({SPIKES: HELD})
+            select = sp.Piecewise((value, s.mask), (s.target, True), evaluate=False)
+            lines.append(f"{s.target} = {p(select)}")
+        elif isinstance(s, Propagator):
+            lines.append(f"{s.phi}, {s.gamma} = self.propagator({_matrix(s.matrix, p)}, {p(s.h)})")
+        else:  # pragma: no cover
+            raise TypeError(f"no TensorFlow printing rule for {type(s).__name__}")
+    return lines
+
+
+def _matrix(rows, p):
+    return "[" + ", ".join("[" + ", ".join(p(e) for e in row) + "]" for row in rows) + "]"
