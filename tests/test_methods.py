@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+from conftest import build_spec, builder_registrations_kept
 from neurogen.build import compile_spec
 from neurogen.errors import SpecError
 
@@ -118,13 +119,19 @@ dx/dt = -x / tau + omega * y + J : exact
 dy/dt = -omega * x - y / tau : exact"""
 
 
-@pytest.mark.filterwarnings("ignore::numpy.ComplexWarning")  # see the next test
-def test_exact_damped_oscillator(tmp_path, build_module):
+@pytest.fixture(scope="module")
+def oscillator(tmp_path_factory):
+    """The damped oscillator, built once (its exact propagator takes SymPy a while)."""
+    directory = tmp_path_factory.mktemp("oscillator")
+    with builder_registrations_kept():
+        module = build_spec(directory, spec(OSCILLATOR, ["x", "y"], "tau = 0.1\nomega = 30"))
+    return module, (directory / "out" / "m.py").read_text()
+
+
+@pytest.mark.filterwarnings("error::numpy.ComplexWarning")  # the propagator is real code
+def test_exact_damped_oscillator(oscillator):
     """Complex eigenvalues: the propagator must still be exact."""
-    mod = build_module(
-        tmp_path,
-        spec(OSCILLATOR, ["x", "y"], "tau = 0.1\nomega = 30"),
-    )
+    mod, _ = oscillator
     nt = mod.NEURON_TYPE(tau=0.2, omega=50.0)
     J = np.array([0.0, 1.0, -4.0])
     x0, y0 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
@@ -142,11 +149,10 @@ def test_exact_damped_oscillator(tmp_path, build_module):
         np.testing.assert_allclose(trace["y"][:, i], want[1], rtol=0, atol=1e-9)
 
 
-def test_exact_damped_oscillator_is_real_code(tmp_path, build_module):
+def test_exact_damped_oscillator_is_real_code(oscillator):
     import warnings
 
-    mod = build_module(tmp_path, spec(OSCILLATOR, ["x", "y"], "tau = 0.1\nomega = 30"))
-    text = (tmp_path / "out" / "m.py").read_text()
+    mod, text = oscillator
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a ComplexWarning fails the test
         simulate(mod.NEURON_TYPE(), {"x": [1.0], "y": [0.0]}, np.array([0.5]), 0.001, 3)
@@ -328,19 +334,18 @@ def test_method_that_does_not_fit_is_an_error(tmp_path, equation, message):
 
 
 def test_stateful_rate_model_in_an_ensemble(tmp_path, build_module):
+    """A leaky rate neuron: its output in a simulated Ensemble is the closed-form
+    low-pass of its input current, and ``rates`` is the settled output (x -> J)."""
     import nengo
 
-    from neurogen.build import build
-
-    text = spec("dx/dt = (J - x) / tau", ["x"], "tau = 0.05")
-    path = tmp_path / "leaky.toml"
-    path.write_text(text, encoding="utf-8")
-    (result,) = build([path], tmp_path / "check", force=True)
-    if result.status == "error":  # rejecting the spec is fine too, with a clear message
-        assert "rate" in str(result.error)
-        return
-    mod = build_module(tmp_path, text, name="leaky")
+    mod = build_module(tmp_path, spec("dx/dt = (J - x) / tau", ["x"], "tau = 0.05"), name="leaky")
+    bias = np.linspace(-1.0, 2.0, 5)
     with nengo.Network() as net:
-        nengo.Ensemble(5, 1, neuron_type=mod.NEURON_TYPE())
+        ens = nengo.Ensemble(5, 1, neuron_type=mod.NEURON_TYPE(), gain=np.ones(5), bias=bias)
+        probe = nengo.Probe(ens.neurons)
     with nengo.Simulator(net, progress_bar=False) as sim:
-        sim.run_steps(3)
+        sim.run_steps(100)
+    t = sim.dt * np.arange(1, 101)[:, None]
+    np.testing.assert_allclose(sim.data[probe], bias * -np.expm1(-t / 0.05), rtol=1e-9, atol=1e-12)
+    J = np.array([-1.0, 0.0, 0.5, 3.0])
+    np.testing.assert_allclose(mod.NEURON_TYPE().rates(J, 1.0, 0.0)[:, 0], J, rtol=1e-6)
