@@ -297,3 +297,22 @@ def files_of(directory):
         for p in sorted(directory.rglob("*"))
         if p.is_file() and "__pycache__" not in p.parts
     }
+
+
+def counted_rates(neuron_type, J, dt=0.001, settle=0.5, duration=4.0, step="step"):
+    """Mean output (amplitude x spikes per second for a spiking type) of
+    ``neuron_type``'s own ``step`` at constant currents ``J``, over a long direct
+    simulation after ``settle`` seconds: a reference for rates and rate tables that
+    shares no code with ``neurogen.runtime``."""
+    import numpy as np
+
+    J = np.asarray(J, dtype=float)
+    state = neuron_type.make_state(J.size, rng=np.random.RandomState(1), dtype=np.float64)
+    output, total = np.zeros(J.size), np.zeros(J.size)
+    run = getattr(neuron_type, step)
+    for _ in range(int(round(settle / dt))):
+        run(dt, J, output, **state)
+    for _ in range(int(round(duration / dt))):
+        run(dt, J, output, **state)
+        total += output
+    return total * dt / duration

@@ -13,7 +13,7 @@ import pytest
 from nengo.exceptions import ValidationError
 from nengo.params import NumberParam
 
-from conftest import generated_module, param_cases, spec_rows
+from conftest import counted_rates, generated_module, param_cases, spec_rows
 
 DT = 0.001
 N_STEPS = 2000
@@ -132,20 +132,6 @@ def _tuning(ref, n, rng):
     return max_rates, intercepts
 
 
-def counted_rates(neuron_type, J, step="step", settle=0.5, duration=4.0, dt=DT):
-    """Mean output (amplitude x spikes per second) of ``neuron_type``'s own ``step`` at
-    constant currents ``J``, over a long direct simulation after ``settle`` seconds."""
-    J = np.asarray(J, dtype=float)
-    state = neuron_type.make_state(J.size, rng=np.random.RandomState(1), dtype=np.float64)
-    output, count = np.zeros(J.size), np.zeros(J.size)
-    run = getattr(neuron_type, step)
-    for i in range(int(round((settle + duration) / dt))):
-        run(dt, J, output, **state)
-        if i * dt >= settle:
-            count += output * dt
-    return count / duration
-
-
 def _own_rate_cases():
     return [c for c in param_cases() if c.values[0] in OWN_TUNING and c.id.endswith(("default", "p1"))]
 
@@ -156,7 +142,7 @@ def test_own_rates_match_spike_counts_of_the_reference_step(name, row, kwargs):
     ours, ref = generated_module(name).NEURON_TYPE(**kwargs), row.reference(**kwargs)
     settle = 5 * getattr(ref, "tau_n", 0.1)  # adaptation settles over a few tau_n
     J = np.array([-1.0, 0.5, 1.5, 3.0, 8.0, 40.0]) if name != "izhikevich" else np.array([0.0, 5.0, 10.0, 20.0])
-    want = counted_rates(ref, J, row.step, settle=settle, duration=4.0)
+    want = counted_rates(ref, J, settle=settle, duration=4.0, step=row.step)
     got = ours.rates(J, 1.0, 0.0)[:, 0]
     assert np.any(want > 10)
     # counting is exact to one spike in 4 s; tables interpolate and settle differently
@@ -189,8 +175,8 @@ def test_own_gain_bias_gives_the_promised_rates(name, row, kwargs):
     intercepts = np.array([-0.5, 0.0, 0.5])
     gain, bias = ours.gain_bias(max_rates, intercepts)
     settle = 5 * getattr(ref, "tau_n", 0.1)
-    np.testing.assert_allclose(counted_rates(ref, gain + bias, row.step, settle=settle), max_rates, rtol=0.03)
-    below = counted_rates(ref, gain * (intercepts - 0.05) + bias, row.step, settle=settle, duration=1.0)
+    np.testing.assert_allclose(counted_rates(ref, gain + bias, settle=settle, step=row.step), max_rates, rtol=0.03)
+    below = counted_rates(ref, gain * (intercepts - 0.05) + bias, settle=settle, duration=1.0, step=row.step)
     assert np.all(below == 0)
     for got, want in zip(ours.max_rates_intercepts(gain, bias), (max_rates, intercepts)):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6)

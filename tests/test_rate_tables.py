@@ -12,6 +12,7 @@ import nengo
 import numpy as np
 import pytest
 
+from conftest import build_spec, counted_rates
 from neurogen.runtime import RateTable, rate_table, simulate_rates, stacked_tables
 
 
@@ -56,25 +57,9 @@ def lif_rates(J, tau_rc=0.02, tau_ref=0.002):
     return out
 
 
-def counted_rates(neuron_type, J, dt=0.001, settle=0.2, duration=5.0):
-    """Spikes counted over a long direct simulation of ``neuron_type.step``, per second."""
-    J = np.asarray(J, dtype=float)
-    state = neuron_type.make_state(J.size, rng=np.random.RandomState(1), dtype=np.float64)
-    output = np.zeros(J.size)
-    for _ in range(int(round(settle / dt))):
-        neuron_type.step(dt, J, output, **state)
-    count = np.zeros(J.size)
-    for _ in range(int(round(duration / dt))):
-        neuron_type.step(dt, J, output, **state)
-        count += output * dt / getattr(neuron_type, "amplitude", 1)
-    return count / duration
-
-
 @pytest.fixture(scope="module")
 def table_lif(tmp_path_factory):
     """The LIF spec with a forced table, built once for this module (dt = 1 ms)."""
-    from conftest import build_spec
-
     return build_spec(tmp_path_factory.mktemp("table_lif"), TABLE_LIF.format(points=256, dt=0.001), "table_lif")
 
 
