@@ -14,13 +14,11 @@ test run.
 
 import contextlib
 import copy
-import importlib.util
 import itertools
 import math
 import re
 import signal
 import string
-import sys
 import tempfile
 import textwrap
 import threading
@@ -36,7 +34,7 @@ from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from conftest import REPO, line_of, toml_string
+from conftest import REPO, builder_registrations_kept, import_file, line_of, nengo_precision_kept, toml_string
 from neurogen.build import build, compile_spec
 from neurogen.errors import SpecError
 from neurogen.spec import Text
@@ -662,74 +660,41 @@ def spiking_spec(draw):
     return "\n".join(lines)
 
 
-_modules = itertools.count()
-
-
-@contextlib.contextmanager
-def registrations_restored():
-    """Generated modules register their builders with NengoDL on import; undo that."""
-    from nengo_dl.neuron_builders import SimNeuronsBuilder
-
-    impl = SimNeuronsBuilder.TF_NEURON_IMPL
-    saved = dict(impl)
-    try:
-        yield
-    finally:
-        impl.clear()
-        impl.update(saved)
-
-
-def _import(path):
-    name = f"_fuzz_module_{next(_modules)}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
-
-
 N_NEURONS, N_STEPS, DT = 8, 20, 0.001
 
 
 def _compare_numpy_and_nengo_dl(text, inference_only=True):
     nengo_dl = pytest.importorskip("nengo_dl")
     say(text)
-    bits = nengo.rc.get("precision", "bits")
-    try:
-        with tempfile.TemporaryDirectory() as tmp, registrations_restored():
-            path = Path(tmp) / "fuzzed.toml"
-            path.write_text(text, encoding="utf-8")
-            with time_limit(60, "building a random valid spec"):
-                result = build([path], Path(tmp) / "out", force=True)[0]
-            assert result.status == "built", f"{result.error}\n{text}"
-            module = _import(result.module_path)
-            neuron_type = module.NEURON_TYPE()
-            inputs = np.linspace(-2, 4, N_NEURONS)
-            with nengo.Network(seed=0) as net:
-                # inference only: the parity of `step` is under test, not the training rate
-                nengo_dl.configure_settings(dtype="float64", inference_only=inference_only)
-                stim = nengo.Node(lambda t: inputs * (1 + 0.5 * np.sin(2 * np.pi * 25 * t)))
-                ens = nengo.Ensemble(
-                    N_NEURONS, 1, neuron_type=neuron_type, gain=nengo.dists.Choice([1]), bias=nengo.dists.Choice([0])
-                )
-                nengo.Connection(stim, ens.neurons, synapse=None)
-                probes = {"output": nengo.Probe(ens.neurons)}
-                probes.update({s: nengo.Probe(ens.neurons, s) for s in type(neuron_type).state})
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with nengo.Simulator(net, dt=DT, progress_bar=False) as ref:
-                    ref.run_steps(N_STEPS)
-                with nengo_dl.Simulator(net, dt=DT, progress_bar=False) as sim:
-                    sim.run_steps(N_STEPS)
-            for key, probe in probes.items():
-                expected, actual = ref.data[probe], sim.data[probe]
-                assert np.all(np.isfinite(expected)), (key, expected)
-                np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-8, err_msg=f"{key}\n{text}")
-    finally:
-        nengo.rc.set("precision", "bits", bits)
+    with nengo_precision_kept(), tempfile.TemporaryDirectory() as tmp, builder_registrations_kept():
+        path = Path(tmp) / "fuzzed.toml"
+        path.write_text(text, encoding="utf-8")
+        with time_limit(60, "building a random valid spec"):
+            result = build([path], Path(tmp) / "out", force=True)[0]
+        assert result.status == "built", f"{result.error}\n{text}"
+        module = import_file(result.module_path)
+        neuron_type = module.NEURON_TYPE()
+        inputs = np.linspace(-2, 4, N_NEURONS)
+        with nengo.Network(seed=0) as net:
+            # inference only: the parity of `step` is under test, not the training rate
+            nengo_dl.configure_settings(dtype="float64", inference_only=inference_only)
+            stim = nengo.Node(lambda t: inputs * (1 + 0.5 * np.sin(2 * np.pi * 25 * t)))
+            ens = nengo.Ensemble(
+                N_NEURONS, 1, neuron_type=neuron_type, gain=nengo.dists.Choice([1]), bias=nengo.dists.Choice([0])
+            )
+            nengo.Connection(stim, ens.neurons, synapse=None)
+            probes = {"output": nengo.Probe(ens.neurons)}
+            probes.update({s: nengo.Probe(ens.neurons, s) for s in type(neuron_type).state})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with nengo.Simulator(net, dt=DT, progress_bar=False) as ref:
+                ref.run_steps(N_STEPS)
+            with nengo_dl.Simulator(net, dt=DT, progress_bar=False) as sim:
+                sim.run_steps(N_STEPS)
+        for key, probe in probes.items():
+            expected, actual = ref.data[probe], sim.data[probe]
+            assert np.all(np.isfinite(expected)), (key, expected)
+            np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-8, err_msg=f"{key}\n{text}")
 
 
 @pytest.mark.slow
@@ -838,8 +803,8 @@ def test_negative_integer_power_of_a_constant(workdir, expr):
     path.write_text(f'[neuron]\nname = "NegPow"\n\n[output]\nexpression = {toml_string(expr)}\n')
     result = build([path], workdir / "out_negpow", force=True)[0]
     assert result.status == "built", result.error
-    with registrations_restored():
-        module = _import(result.module_path)
+    with builder_registrations_kept():
+        module = import_file(result.module_path)
     J = np.array([-1.0, 0.5, 2.0])
     output = np.zeros(3)
     module.NEURON_TYPE().step(0.001, J, output)

@@ -43,7 +43,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import conftest  # noqa: F401  (puts the repository root on sys.path)
+from conftest import nengo_precision_kept  # (also puts the repository root on sys.path)
 
 pytestmark = pytest.mark.slow
 
@@ -178,13 +178,11 @@ def get_sim(name, mode, **overrides):
 
 @pytest.fixture(scope="module", autouse=True)
 def _close_sims():
-    # NengoDL sets nengo.rc's float precision while building; keep other modules unaffected
-    bits = nengo.rc.get("precision", "bits")
-    yield
-    for sim, _ in _SIMS.values():
-        sim.close()
-    _SIMS.clear()
-    nengo.rc.set("precision", "bits", bits)
+    with nengo_precision_kept():  # NengoDL sets nengo.rc's float precision while building
+        yield
+        for sim, _ in _SIMS.values():
+            sim.close()
+        _SIMS.clear()
 
 
 @contextlib.contextmanager
