@@ -349,3 +349,25 @@ def test_stateful_rate_model_in_an_ensemble(tmp_path, build_module):
     np.testing.assert_allclose(sim.data[probe], bias * -np.expm1(-t / 0.05), rtol=1e-9, atol=1e-12)
     J = np.array([-1.0, 0.0, 0.5, 3.0])
     np.testing.assert_allclose(mod.NEURON_TYPE().rates(J, 1.0, 0.0)[:, 0], J, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------
+# max_dt is the explicit method's real stability limit
+
+
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_max_dt_is_where_the_method_turns_unstable(tmp_path, build_module, method):
+    """Just below ``max_dt`` the explicit update of ``dx/dt = -x / tau`` decays, just
+    above it grows: the limit is the method's, not a constant copied from it."""
+    mod = build_module(tmp_path, spec(f"dx/dt = -x / tau : {method}", ["x"], "tau = { value = 0.01, low = 0, low_open = true }"))
+    nt = mod.NEURON_TYPE(tau=0.003)
+    limit = nt.max_dt()
+    # the real root of the amplification factor R(z) = +-1 on the negative axis
+    poly = {"euler": [1, 2], "rk4": [1 / 24, 1 / 6, 1 / 2, 1]}[method]  # R(z) - 1 = 0 / R(z) + 1 = 0
+    root = min(r.real for r in np.roots(poly) if abs(r.imag) < 1e-12)
+    assert limit == pytest.approx(-root * 0.003, rel=1e-9)
+    for factor, grows in [(0.99, False), (1.01, True)]:
+        x, out = np.array([1.0]), np.zeros(1)
+        for _ in range(3000):
+            nt.step(factor * limit, np.zeros(1), out, x=x)
+        assert (abs(x[0]) > 1) == grows, (factor, x)
