@@ -371,3 +371,13 @@ def test_max_dt_is_where_the_method_turns_unstable(tmp_path, build_module, metho
         for _ in range(3000):
             nt.step(factor * limit, np.zeros(1), out, x=x)
         assert (abs(x[0]) > 1) == grows, (factor, x)
+
+
+def test_max_dt_is_the_smallest_limit(tmp_path, build_module):
+    """Two explicit updates: the stable step is the smaller of their limits."""
+    text = spec(
+        "dx/dt = -x / tau1 + y : euler\ndy/dt = -y / tau2 : rk4", ["x", "y"], "tau1 = 0.01\ntau2 = 0.01"
+    )
+    nt = build_module(tmp_path, text).NEURON_TYPE
+    assert nt(tau1=0.001, tau2=0.01).max_dt() == pytest.approx(2 * 0.001)
+    assert nt(tau1=0.01, tau2=0.0005).max_dt() == pytest.approx(2.785293563405282 * 0.0005)
