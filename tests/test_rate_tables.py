@@ -8,6 +8,8 @@ TensorFlow).  Each test here fails for one of these planted bugs:
 ``RateTable.__call__`` and a flipped sign of TensorFlow's extrapolation slope.
 """
 
+from pathlib import Path
+
 import nengo
 import numpy as np
 import pytest
@@ -204,3 +206,43 @@ def test_rate_table_is_cached_per_parameters():
     np.testing.assert_array_equal(rate_table(nengo.LIF(), -1, 10, 32, 0.05, 0.3).values, a.values)
     b = rate_table(nengo.LIF(tau_rc=0.05), -1, 10, 32, 0.05, 0.3)
     assert b is not a and b.values[-1] < a.values[-1]  # slower membrane: lower rates
+
+
+# ----------------------------------------------------------------------------
+# [rate] table options: each documented limit, at the edge and just beyond
+
+
+@pytest.mark.parametrize(
+    "options, error",
+    [
+        ("points = 16", None),
+        ("points = 15", "points must be an integer from 16 to 100000"),
+        ("points = 100000", None),
+        ("points = 100001", "points must be an integer from 16 to 100000"),
+        ("points = 20.0", "points must be an integer"),
+        ("low = 1.0, high = 1.0", "needs low < high"),
+        ("low = 1.0, high = 1.5", None),
+        ("settle = 0.0", None),
+        ("settle = -0.001", "needs settle >= 0, duration > 0 and dt > 0"),
+        ("duration = 0.0", "needs settle >= 0, duration > 0 and dt > 0"),
+        ("dt = 0.0", "needs settle >= 0, duration > 0 and dt > 0"),
+        ("settle = 0.0, duration = 1000.0, dt = 0.001", None),  # exactly 1e6 steps
+        ("settle = 0.001, duration = 1000.0, dt = 0.001", "too long (over 1e6 steps)"),
+        ("steps = 3", "unknown [rate] table key 'steps'"),
+        ("high = inf", "[rate] table high"),
+    ],
+)
+def test_table_options_are_checked(options, error):
+    from neurogen.errors import SpecError
+    from neurogen.spec import parse
+
+    default = "{ low = -2.0, high = 40.0, points = 256, settle = 0.1, duration = 1.0, dt = 0.001 }"
+    text = TABLE_LIF.format(points=256, dt=0.001).replace(default, f"{{ {options} }}")
+    assert options in text
+    line = text.splitlines().index(f"table = {{ {options} }}") + 1
+    if error is None:
+        parse(text, Path("table_options.toml"))
+        return
+    with pytest.raises(SpecError) as info:
+        parse(text, Path("table_options.toml"))
+    assert error in str(info.value) and info.value.line == line, str(info.value)
