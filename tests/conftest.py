@@ -4,7 +4,11 @@
   ``import generated.lif`` work without installing anything;
 * ``build_module`` fixture: compile a spec written inline in a test and import it;
 * ``SPECS``: the bundled specs and the nengo classes they must reproduce.  Add a
-  spec to every parity / NengoDL test by appending one row.
+  spec to every parity / NengoDL test by appending one row;
+* ``built_specs``: the one build of ``specs/`` per session;
+* shared helpers (one copy each): ``REPO``, ``line_of``, ``import_file``,
+  ``build_spec``, ``toml_string``, ``counted_rates``, ``nengo_precision_kept``,
+  ``builder_registrations_kept``, ``files_of``.
 """
 
 import contextlib
