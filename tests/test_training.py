@@ -43,7 +43,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from conftest import nengo_precision_kept  # (also puts the repository root on sys.path)
+from conftest import REPO, nengo_precision_kept  # (also puts the repository root on sys.path)
 
 pytestmark = pytest.mark.slow
 
@@ -476,7 +476,7 @@ def test_fallback_cannot_train_adaptive_lif():
 @pytest.fixture(scope="module")
 def lif_rate():
     """The derived rate of specs/lif.toml (SymPy), its symbols and the default values."""
-    model = compile_spec(conftest.REPO / "specs" / "lif.toml").model
+    model = compile_spec(REPO / "specs" / "lif.toml").model
     assert model.rate_derived
     symbols = model.symbols
     defaults = {symbols[p.name]: p.value for p in model.parameters}
