@@ -12,7 +12,6 @@ from .runtime import _slope_start
 
 __all__ = [
     "SURROGATES",
-    "smooth_threshold",
     "straight_through",
     "surrogate_derivative",
     "surrogate_spikes",
@@ -100,10 +99,3 @@ def surrogate_spikes(spiked, distance, kind, scale):
 def straight_through(value, proxy):
     """``value`` on the forward pass, the gradient of ``proxy`` on the backward pass."""
     return tf.stop_gradient(value) + (proxy - tf.stop_gradient(proxy))
-
-
-def smooth_threshold(J, threshold, sigma):
-    """``threshold + sigma * softplus((J - threshold) / sigma)``: a current that never
-    reaches the firing threshold, so a rate curve ``r(J)`` becomes smooth there (the
-    SoftLIF construction of Hunsberger & Eliasmith 2015)."""
-    return threshold + sigma * tf.math.softplus((J - threshold) / sigma)

@@ -7,8 +7,13 @@
   spec to every parity / NengoDL test by appending one row;
 * rate tables are cached in a temporary folder of the test session (never in the
   user's cache directory).
+* ``built_specs``: the one build of ``specs/`` per session;
+* shared helpers (one copy each): ``REPO``, ``line_of``, ``import_file``,
+  ``build_spec``, ``toml_string``, ``counted_rates``, ``nengo_precision_kept``,
+  ``builder_registrations_kept``, ``files_of``.
 """
 
+import contextlib
 import importlib
 import importlib.util
 import itertools
@@ -155,6 +160,20 @@ def _import_file(path, name):
     return module
 
 
+def build_spec(directory, toml_text, name="m"):
+    """Write ``directory/specs/<name>.toml``, build it into ``directory/out`` and
+    import the result as ``_neurogen_test_<name>_<n>`` (left in ``sys.modules``)."""
+    spec_dir = Path(directory) / "specs"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = spec_dir / f"{name}.toml"
+    spec.write_text(toml_text, encoding="utf-8")
+    results = build([spec], Path(directory) / "out", force=True)
+    assert len(results) == 1
+    result = results[0]
+    assert result.status == "built", f"{spec}: {result.status}: {result.error}"
+    return _import_file(result.module_path, f"_neurogen_test_{name}_{next(_counter)}")
+
+
 @pytest.fixture
 def build_module():
     """``build_module(tmp_path, toml_text, name="m")`` -> the imported module.
@@ -173,17 +192,9 @@ def build_module():
     imported = []
 
     def _build(tmp_path, toml_text, name="m"):
-        spec_dir = Path(tmp_path) / "specs"
-        spec_dir.mkdir(parents=True, exist_ok=True)
-        spec = spec_dir / f"{name}.toml"
-        spec.write_text(toml_text, encoding="utf-8")
-        results = build([spec], Path(tmp_path) / "out", force=True)
-        assert len(results) == 1
-        result = results[0]
-        assert result.status == "built", f"{spec}: {result.status}: {result.error}"
-        module_name = f"_neurogen_test_{name}_{next(_counter)}"
-        imported.append(module_name)
-        return _import_file(result.module_path, module_name)
+        module = build_spec(tmp_path, toml_text, name)
+        imported.append(module.__name__)
+        return module
 
     yield _build
 
@@ -207,3 +218,119 @@ def toml_string(text):
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
+
+
+# ----------------------------------------------------------------------------
+# shared helpers (issue 16): one copy each, imported by the test modules
+
+
+def line_of(text, fragment):
+    """1-based number of the first line of ``text`` containing ``fragment``."""
+    for i, line in enumerate(text.splitlines(), start=1):
+        if fragment in line:
+            return i
+    raise AssertionError(f"{fragment!r} not in spec:\n{text}")
+
+
+def import_file(path, prefix="_neurogen_test_mod"):
+    """Import a generated module from ``path`` under a fresh name.
+
+    The module is removed from ``sys.modules`` again; it stays usable.
+    """
+    name = f"{prefix}_{next(_counter)}"
+    module = _import_file(path, name)
+    sys.modules.pop(name, None)
+    return module
+
+
+@contextlib.contextmanager
+def nengo_precision_kept():
+    """NengoDL sets ``nengo.rc``'s float precision while building and does not
+    restore it; restore it whatever happens."""
+    bits = nengo.rc.get("precision", "bits")
+    try:
+        yield
+    finally:
+        nengo.rc.set("precision", "bits", bits)
+
+
+@pytest.fixture
+def keep_nengo_precision():
+    """Fixture form of :func:`nengo_precision_kept`."""
+    with nengo_precision_kept():
+        yield
+
+
+@contextlib.contextmanager
+def builder_registrations_kept():
+    """Generated modules register their builders with NengoDL on import; undo that."""
+    try:
+        from nengo_dl.neuron_builders import SimNeuronsBuilder
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    impl = SimNeuronsBuilder.TF_NEURON_IMPL
+    saved = dict(impl)
+    try:
+        yield
+    finally:
+        impl.clear()
+        impl.update(saved)
+
+
+# ----------------------------------------------------------------------------
+# one build of the bundled specs per test session (issue 16)
+
+
+class SpecsBuild(NamedTuple):
+    """A forced build of ``specs/`` (from the repository root, as documented)."""
+
+    out: Path  # the output directory
+    results: list  # neurogen.build.BuildResult per spec
+
+
+@pytest.fixture(scope="session")
+def built_specs(tmp_path_factory):
+    """``neurogen build specs -o <tmp> --force``, once per session.
+
+    Tests that only need the generated modules import the committed ``generated/``
+    package (the golden test checks it equals this build); tests about the build
+    itself read this one instead of building ``specs/`` again.
+    """
+    out = tmp_path_factory.mktemp("built_specs") / "out"
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        results = build(["specs"], out, force=True)
+    finally:
+        os.chdir(cwd)
+    return SpecsBuild(out, results)
+
+
+def files_of(directory):
+    """``{relative posix path: bytes}`` of the files under ``directory`` (no caches)."""
+    directory = Path(directory)
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def counted_rates(neuron_type, J, dt=0.001, settle=0.5, duration=4.0, step="step"):
+    """Mean output (amplitude x spikes per second for a spiking type) of
+    ``neuron_type``'s own ``step`` at constant currents ``J``, over a long direct
+    simulation after ``settle`` seconds: a reference for rates and rate tables that
+    shares no code with ``neurogen.runtime``."""
+    import numpy as np
+
+    J = np.asarray(J, dtype=float)
+    state = neuron_type.make_state(J.size, rng=np.random.RandomState(1), dtype=np.float64)
+    output, total = np.zeros(J.size), np.zeros(J.size)
+    run = getattr(neuron_type, step)
+    for _ in range(int(round(settle / dt))):
+        run(dt, J, output, **state)
+    for _ in range(int(round(duration / dt))):
+        run(dt, J, output, **state)
+        total += output
+    return total * dt / duration

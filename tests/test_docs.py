@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO
 DOCS = REPO / "docs"
 SKIP = "<!-- skip -->"
 RUNNABLE = ("bash", "python")

@@ -9,7 +9,6 @@ surrogate-trained LIF) must classify well above chance (10%) with spikes.
 import importlib.util
 from pathlib import Path
 
-import nengo
 import numpy as np
 import pytest
 
@@ -28,14 +27,6 @@ def example():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def keep_nengo_precision():
-    # NengoDL sets nengo.rc's float precision while building; keep other tests unaffected
-    bits = nengo.rc.get("precision", "bits")
-    yield
-    nengo.rc.set("precision", "bits", bits)
 
 
 def test_quick_run(example, tmp_path, capsys, keep_nengo_precision):

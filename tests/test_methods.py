@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+from conftest import build_spec, builder_registrations_kept
 from neurogen.build import compile_spec
 from neurogen.errors import SpecError
 
@@ -118,13 +119,42 @@ dx/dt = -x / tau + omega * y + J : exact
 dy/dt = -omega * x - y / tau : exact"""
 
 
-@pytest.mark.filterwarnings("ignore::numpy.ComplexWarning")  # see the next test
-def test_exact_damped_oscillator(tmp_path, build_module):
+@pytest.fixture(scope="module")
+def oscillator(tmp_path_factory):
+    """The damped oscillator, built once (its exact propagator takes SymPy a while)."""
+    directory = tmp_path_factory.mktemp("oscillator")
+    with builder_registrations_kept():
+        module = build_spec(directory, spec(OSCILLATOR, ["x", "y"], "tau = 0.1\nomega = 30"))
+    return module, (directory / "out" / "m.py").read_text()
+
+
+@pytest.mark.filterwarnings("error::numpy.ComplexWarning")  # the propagator is real code
+def test_exact_damped_oscillator_with_numeric_coefficients(tmp_path, build_module):
+    """Complex eigenvalues -5 +- 50i (fast: the symbolic case below takes SymPy a minute)."""
+    equations = "dx/dt = -x / 0.2 + 50 * y + J : exact\ndy/dt = -50 * x - y / 0.2 : exact"
+    mod = build_module(tmp_path, spec(equations, ["x", "y"]))
+    assert "1j" not in (tmp_path / "out" / "m.py").read_text()
+    J = np.array([0.0, 1.0, -4.0])
+    x0, y0 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
+    dt, n_steps = 0.002, 250
+    trace = simulate(mod.NEURON_TYPE(), {"x": x0, "y": y0}, J, dt, n_steps)
+    t = dt * np.arange(n_steps + 1)
+    for i in range(J.size):
+
+        def rhs(t, s, j=J[i]):
+            x, y = s
+            return [-x / 0.2 + 50 * y + j, -50 * x - y / 0.2]
+
+        want = reference(rhs, [x0[i], y0[i]], t)
+        np.testing.assert_allclose(trace["x"][:, i], want[0], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(trace["y"][:, i], want[1], rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow  # the symbolic propagator takes SymPy about a minute
+@pytest.mark.filterwarnings("error::numpy.ComplexWarning")  # the propagator is real code
+def test_exact_damped_oscillator(oscillator):
     """Complex eigenvalues: the propagator must still be exact."""
-    mod = build_module(
-        tmp_path,
-        spec(OSCILLATOR, ["x", "y"], "tau = 0.1\nomega = 30"),
-    )
+    mod, _ = oscillator
     nt = mod.NEURON_TYPE(tau=0.2, omega=50.0)
     J = np.array([0.0, 1.0, -4.0])
     x0, y0 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
@@ -142,11 +172,11 @@ def test_exact_damped_oscillator(tmp_path, build_module):
         np.testing.assert_allclose(trace["y"][:, i], want[1], rtol=0, atol=1e-9)
 
 
-def test_exact_damped_oscillator_is_real_code(tmp_path, build_module):
+@pytest.mark.slow
+def test_exact_damped_oscillator_is_real_code(oscillator):
     import warnings
 
-    mod = build_module(tmp_path, spec(OSCILLATOR, ["x", "y"], "tau = 0.1\nomega = 30"))
-    text = (tmp_path / "out" / "m.py").read_text()
+    mod, text = oscillator
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a ComplexWarning fails the test
         simulate(mod.NEURON_TYPE(), {"x": [1.0], "y": [0.0]}, np.array([0.5]), 0.001, 3)
@@ -325,22 +355,22 @@ def test_method_that_does_not_fit_is_an_error(tmp_path, equation, message):
 
 
 def test_stateful_rate_model_in_an_ensemble(tmp_path, build_module):
+    """A leaky rate neuron: its output in a simulated Ensemble is the closed-form
+    low-pass of its input current, and ``rates`` is the settled output (x -> J)."""
     import nengo
 
-    from neurogen.build import build
-
-    text = spec("dx/dt = (J - x) / tau", ["x"], "tau = 0.05")
-    path = tmp_path / "leaky.toml"
-    path.write_text(text, encoding="utf-8")
-    (result,) = build([path], tmp_path / "check", force=True)
-    if result.status == "error":  # rejecting the spec is fine too, with a clear message
-        assert "rate" in str(result.error)
-        return
-    mod = build_module(tmp_path, text, name="leaky")
+    mod = build_module(tmp_path, spec("dx/dt = (J - x) / tau", ["x"], "tau = 0.05"), name="leaky")
+    bias = np.linspace(-1.0, 2.0, 5)
     with nengo.Network() as net:
-        nengo.Ensemble(5, 1, neuron_type=mod.NEURON_TYPE())
+        ens = nengo.Ensemble(5, 1, neuron_type=mod.NEURON_TYPE(), gain=np.ones(5), bias=bias)
+        probe = nengo.Probe(ens.neurons)
     with nengo.Simulator(net, progress_bar=False) as sim:
-        sim.run_steps(3)
+        sim.run_steps(100)
+    t = sim.dt * np.arange(1, 101)[:, None]
+    np.testing.assert_allclose(sim.data[probe], bias * -np.expm1(-t / 0.05), rtol=1e-9, atol=1e-12)
+    J = np.array([-1.0, 0.0, 0.5, 3.0])
+    np.testing.assert_allclose(mod.NEURON_TYPE().rates(J, 1.0, 0.0)[:, 0], J, rtol=1e-6)
+
 
 
 # ----------------------------------------------------------------------------
@@ -403,3 +433,35 @@ def test_linear_chain_is_exact(tmp_path, build_module, n_states):
     trace = simulate(mod.NEURON_TYPE(), {x: [0.0] for x in names}, np.array([1.5]), 0.001, 50)
     got = np.array([trace[x][-1, 0] for x in names])
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
+
+
+# ----------------------------------------------------------------------------
+# max_dt is the explicit method's real stability limit
+
+
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_max_dt_is_where_the_method_turns_unstable(tmp_path, build_module, method):
+    """Just below ``max_dt`` the explicit update of ``dx/dt = -x / tau`` decays, just
+    above it grows: the limit is the method's, not a constant copied from it."""
+    mod = build_module(tmp_path, spec(f"dx/dt = -x / tau : {method}", ["x"], "tau = { value = 0.01, low = 0, low_open = true }"))
+    nt = mod.NEURON_TYPE(tau=0.003)
+    limit = nt.max_dt()
+    # the real root of the amplification factor R(z) = +-1 on the negative axis
+    poly = {"euler": [1, 2], "rk4": [1 / 24, 1 / 6, 1 / 2, 1]}[method]  # R(z) - 1 = 0 / R(z) + 1 = 0
+    root = min(r.real for r in np.roots(poly) if abs(r.imag) < 1e-12)
+    assert limit == pytest.approx(-root * 0.003, rel=1e-9)
+    for factor, grows in [(0.99, False), (1.01, True)]:
+        x, out = np.array([1.0]), np.zeros(1)
+        for _ in range(3000):
+            nt.step(factor * limit, np.zeros(1), out, x=x)
+        assert (abs(x[0]) > 1) == grows, (factor, x)
+
+
+def test_max_dt_is_the_smallest_limit(tmp_path, build_module):
+    """Two explicit updates: the stable step is the smaller of their limits."""
+    text = spec(
+        "dx/dt = -x / tau1 + y : euler\ndy/dt = -y / tau2 : rk4", ["x", "y"], "tau1 = 0.01\ntau2 = 0.01"
+    )
+    nt = build_module(tmp_path, text).NEURON_TYPE
+    assert nt(tau1=0.001, tau2=0.01).max_dt() == pytest.approx(2 * 0.001)
+    assert nt(tau1=0.01, tau2=0.0005).max_dt() == pytest.approx(2.785293563405282 * 0.0005)

@@ -25,7 +25,6 @@ steady-state rate; and that each NengoDL builder reproduces the NumPy step.
 ``pytest -s`` prints the error table.
 """
 
-import contextlib
 import functools
 import warnings
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from conftest import generated_module
+from conftest import generated_module, nengo_precision_kept
 
 T = 1.0  # simulated time, s
 DTS = (1e-3, 5e-4, 2.5e-4, 1.25e-4)
@@ -56,7 +55,6 @@ class Case:
     y0: object  # y0(nt) -> initial state; other generated states start at 0
     refractory: bool = False
     switch: object = None  # switch(nt) -> voltage where to integrate in v instead of t
-    fails: str = ""  # why this case is known to fail the checks (strict xfail)
     nt_kwargs: dict = field(default_factory=dict)
 
     def neuron_type(self):
@@ -152,15 +150,6 @@ CASES = {
 NAMES = list(CASES)
 #: the bundled models with their default parameters, for the NengoDL comparison
 DL_CASES = {name: case for name, case in CASES.items() if not case.nt_kwargs}
-
-
-def cases(check_fails=True):
-    """pytest params over the models; known failures are strict xfails."""
-    params = []
-    for name, case in CASES.items():
-        marks = [pytest.mark.xfail(strict=True, reason=case.fails)] if case.fails and check_fails else []
-        params.append(pytest.param(name, marks=marks, id=name))
-    return params
 
 
 # ----------------------------------------------------------------------------
@@ -321,7 +310,7 @@ def test_reference_qif_analytic():
 # generated NumPy step against the reference
 
 
-@pytest.mark.parametrize("name", cases())
+@pytest.mark.parametrize("name", NAMES)
 def test_spike_count(name):
     """At the finest dt, every input fires as many spikes as the reference, +-1."""
     dt = DTS[-1]
@@ -329,7 +318,7 @@ def test_spike_count(name):
         assert abs(len(m) - len(r)) <= 1, f"J={J}: {len(m)} spikes, reference {len(r)}"
 
 
-@pytest.mark.parametrize("name", cases())
+@pytest.mark.parametrize("name", NAMES)
 def test_spike_times_converge(name):
     """The spike-time error falls with dt (first order): finest / coarsest < 0.5.
 
@@ -345,7 +334,7 @@ def test_spike_times_converge(name):
         assert fine < 1.2 * coarse, errs
 
 
-@pytest.mark.parametrize("name", cases(check_fails=False))
+@pytest.mark.parametrize("name", NAMES)
 def test_first_spike(name):
     """At the finest dt the first spike is within 2 dt + 0.1 ms of the reference."""
     dt = DTS[-1]
@@ -354,7 +343,7 @@ def test_first_spike(name):
         assert abs(m[0] - r[0]) < 2 * dt + 1e-4, f"J={J}: {m[0]} vs reference {r[0]}"
 
 
-@pytest.mark.parametrize("name", cases())
+@pytest.mark.parametrize("name", NAMES)
 def test_steady_rate(name):
     """At the finest dt the rate over the second half of the run is within 3%."""
     dt = DTS[-1]
@@ -364,43 +353,21 @@ def test_steady_rate(name):
         assert abs(got - want) < RATE_TOL * want, f"J={J}: rate {got:.3f} Hz, reference {want:.3f} Hz"
 
 
-def test_print_error_table():
-    """Print the spike-time errors (run with ``pytest -s``)."""
-    lines = [
-        "",
-        f"spike-time error vs solve_ivp reference (T = {T} s; mean |dt_spike| over the first {K} spikes, "
-        "averaged over the inputs; 'step end' = end of the spiking step, 'computed' = the step's t_spike)",
-        f"{'model':<15}{'dt (ms)':>9}{'step end (ms)':>15}{'computed (ms)':>15}"
-        f"{'1st spike max (ms)':>20}{'max |dN|':>10}{'max rate err':>14}",
-    ]
-    for name in NAMES:
-        ref = reference(name)
-        for dt in DTS:
-            ends, computed = simulate(name, dt)
-            e_end = np.mean([mean_error(m, r) for m, r in zip(ends, ref)])
-            e_comp = np.mean([mean_error(m, r) for m, r in zip(computed, ref)])
-            first = max(abs(m[0] - r[0]) if len(m) else np.inf for m, r in zip(computed, ref))
-            dn = max(abs(len(m) - len(r)) for m, r in zip(computed, ref))
-            rate = max(abs(steady_rate(m) / steady_rate(r) - 1) for m, r in zip(computed, ref))
-            comp = f"{1e3 * e_comp:15.4f}" if CASES[name].refractory else f"{'-':>15}"
-            lines.append(
-                f"{name:<15}{1e3 * dt:9.4f}{1e3 * e_end:15.4f}{comp}{1e3 * first:20.4f}{dn:10d}{rate:14.2%}"
-            )
-    print("\n".join(lines))
+@pytest.mark.parametrize("name", [n for n in NAMES if CASES[n].refractory])
+def test_computed_spike_time_beats_the_step_end(name):
+    """With a refractory period the step computes the spike time inside the step
+    (``t_spike``); from dt = 0.5 ms down that is closer to the reference than the
+    end of the spiking step (at 1 ms the exponential models' interpolation is not)."""
+    ref = reference(name)
+    for dt in DTS[1:]:
+        ends, computed = simulate(name, dt)
+        e_end = np.mean([mean_error(m, r) for m, r in zip(ends, ref)])
+        e_comp = np.mean([mean_error(m, r) for m, r in zip(computed, ref)])
+        assert e_comp < e_end, f"dt={dt}: computed {e_comp:.2e} s, step end {e_end:.2e} s"
 
 
 # ----------------------------------------------------------------------------
 # NengoDL builders against the NumPy step
-
-
-@contextlib.contextmanager
-def _keep_precision():
-    """NengoDL changes nengo.rc precision while building; restore it whatever happens."""
-    bits = nengo.rc.get("precision", "bits")
-    try:
-        yield
-    finally:
-        nengo.rc.set("precision", "bits", bits)
 
 
 @pytest.fixture(scope="module")
@@ -422,7 +389,7 @@ def dl_run():
     with nengo.Simulator(net, dt=1e-3, progress_bar=False) as sim:
         sim.run(0.5)
     results["nengo"] = {name: (sim.data[p], sim.data[v]) for name, (p, v) in probes.items()}
-    with _keep_precision(), warnings.catch_warnings(record=True) as caught:
+    with nengo_precision_kept(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with nengo_dl.Simulator(net, dt=1e-3, progress_bar=False) as sim:
             sim.run(0.5)

@@ -13,7 +13,7 @@ import pytest
 from nengo.exceptions import ValidationError
 from nengo.params import NumberParam
 
-from conftest import generated_module, param_cases, spec_rows
+from conftest import counted_rates, generated_module, param_cases, spec_rows
 
 DT = 0.001
 N_STEPS = 2000
@@ -104,6 +104,26 @@ def test_step_reads_its_arrays_in_place():
 # rates, gain_bias, max_rates_intercepts
 
 
+#: the tuning methods a generated class defines itself; every other one it inherits
+#: from the bound class on purpose (nengo's closed forms fit the generated step)
+OWN_TUNING = {
+    "lif": {"rates"},  # derived closed form (nengo.LIF's is LIFRate's step at dt = 1)
+    "fast_lif": {"rates"},
+    "spiking_rectified_linear": {"rates"},
+    "adaptive_lif": {"rates", "gain_bias", "max_rates_intercepts"},  # adaptation-aware table
+    "izhikevich": {"rates", "gain_bias", "max_rates_intercepts"},  # table, fast to build
+}
+TUNING = ("rates", "gain_bias", "max_rates_intercepts")
+
+
+@pytest.mark.parametrize("name, row", spec_rows(), ids=[n for n, _ in spec_rows()])
+def test_tuning_methods_are_own_or_inherited_on_purpose(name, row):
+    cls = generated_module(name).NEURON_TYPE
+    assert {m for m in TUNING if m in cls.__dict__} == OWN_TUNING.get(name, set())
+    for method in set(TUNING) - OWN_TUNING.get(name, set()):
+        assert getattr(cls, method) is getattr(row.reference, method), method
+
+
 def _tuning(ref, n, rng):
     tau_ref = getattr(ref, "tau_ref", 0)
     top = 1 / tau_ref if tau_ref and tau_ref > 0 else 250.0
@@ -112,36 +132,68 @@ def _tuning(ref, n, rng):
     return max_rates, intercepts
 
 
-@pytest.mark.parametrize("name, row, kwargs", param_cases())
-def test_tuning_curves_match_reference(name, row, kwargs):
-    if not row.same_rates:
-        pytest.skip("neurogen's rates differ on purpose (adaptation-aware / tabulated)")
-    mod = generated_module(name)
-    ours, ref = mod.NEURON_TYPE(**kwargs), row.reference(**kwargs)
+def _own_rate_cases():
+    return [c for c in param_cases() if c.values[0] in OWN_TUNING and c.id.endswith(("default", "p1"))]
+
+
+@pytest.mark.parametrize("name, row, kwargs", _own_rate_cases())
+def test_own_rates_match_spike_counts_of_the_reference_step(name, row, kwargs):
+    """An own ``rates`` against the reference class's own ``step``, run for seconds."""
+    ours, ref = generated_module(name).NEURON_TYPE(**kwargs), row.reference(**kwargs)
+    settle = 5 * getattr(ref, "tau_n", 0.1)  # adaptation settles over a few tau_n
+    J = np.array([-1.0, 0.5, 1.5, 3.0, 8.0, 40.0]) if name != "izhikevich" else np.array([0.0, 5.0, 10.0, 20.0])
+    want = counted_rates(ref, J, settle=settle, duration=4.0, step=row.step)
+    got = ours.rates(J, 1.0, 0.0)[:, 0]
+    assert np.any(want > 10)
+    # counting is exact to one spike in 4 s; tables interpolate and settle differently
+    np.testing.assert_allclose(got, want, rtol=0.03, atol=0.5)
+
+
+@pytest.mark.parametrize("name, row, kwargs", [c for c in _own_rate_cases() if c.values[1].same_rates])
+def test_own_rates_match_reference_closed_form(name, row, kwargs):
+    """Where the rate has a closed form, the generated one equals nengo's, also at and
+    just around the threshold."""
+    ours, ref = generated_module(name).NEURON_TYPE(**kwargs), row.reference(**kwargs)
+    J = np.concatenate([np.linspace(-3, 30, 331), [1.0, 1 + 1e-12, 1 - 1e-12, 0.0, 1e3]])
+    want = ref.rates(J, 1.0, 0.0)
+    np.testing.assert_allclose(ours.rates(J, 1.0, 0.0), want, rtol=1e-9, atol=1e-12)
+    assert np.any(want > 0) and np.any(want == 0)
     rng = np.random.RandomState(3)
     max_rates, intercepts = _tuning(ref, 50, rng)
-
     gain, bias = ref.gain_bias(max_rates, intercepts)
-    g2, b2 = ours.gain_bias(max_rates, intercepts)
-    np.testing.assert_allclose(g2, gain, rtol=1e-9)
-    np.testing.assert_allclose(b2, bias, rtol=1e-9, atol=1e-12)
-
-    for got, want in zip(ours.max_rates_intercepts(gain, bias), ref.max_rates_intercepts(gain, bias)):
-        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-
     x = np.linspace(-1.5, 1.5, 121)
-    want = ref.rates(x, gain, bias)
-    got = ours.rates(x, gain, bias)
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-    assert np.any(want > 0)
+    np.testing.assert_allclose(ours.rates(x, gain, bias), ref.rates(x, gain, bias), rtol=1e-9, atol=1e-12)
 
-    # rates of arbitrary currents, including exactly at and just around threshold
-    J = np.concatenate([np.linspace(-3, 30, 331), [1.0, 1 + 1e-12, 1 - 1e-12, 0.0, 1e3]])
-    ones, zeros = np.ones_like(J), np.zeros_like(J)
-    np.testing.assert_allclose(
-        ours.rates(J, ones, zeros), ref.rates(J, ones, zeros), rtol=1e-9, atol=1e-12
-    )
+
+@pytest.mark.parametrize("name, row, kwargs", [c for c in _own_rate_cases() if not c.values[1].same_rates])
+def test_own_gain_bias_gives_the_promised_rates(name, row, kwargs):
+    """``gain_bias`` from a table: the reference's own step fires at ``max_rates`` for
+    x = 1, and not at all just below the intercept."""
+    ours, ref = generated_module(name).NEURON_TYPE(**kwargs), row.reference(**kwargs)
+    # rates the table reaches (above it, see the gain_bias ValidationError tests)
+    max_rates = np.array([0.1, 0.4, 0.9]) * ours.rate_table().values[-1]
+    intercepts = np.array([-0.5, 0.0, 0.5])
+    gain, bias = ours.gain_bias(max_rates, intercepts)
+    settle = 5 * getattr(ref, "tau_n", 0.1)
+    np.testing.assert_allclose(counted_rates(ref, gain + bias, settle=settle, step=row.step), max_rates, rtol=0.03)
+    below = counted_rates(ref, gain * (intercepts - 0.05) + bias, settle=settle, duration=1.0, step=row.step)
+    assert np.all(below == 0)
+    for got, want in zip(ours.max_rates_intercepts(gain, bias), (max_rates, intercepts)):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, row",
+    [pytest.param(n, r, id=n) for n, r in spec_rows() if not r.reference.spiking and not r.reference.state],
+)
+def test_stateless_step_gives_the_inherited_rates(name, row):
+    """A stateless rate neuron's generated ``step`` is its inherited ``rates``."""
+    nt = generated_module(name).NEURON_TYPE()
+    J = np.linspace(-3, 30, 67)
+    out = np.zeros_like(J)
+    nt.step(DT, J, out)
+    np.testing.assert_allclose(out, nt.rates(J, 1.0, 0.0)[:, 0], rtol=1e-12, atol=1e-12)
+    assert np.any(out != 0)
 
 
 def _warnings(fn, *args):
@@ -172,6 +224,9 @@ def test_class_matches_reference(name, row):
     cls, ref = mod.NEURON_TYPE, row.reference
     assert issubclass(cls, ref)
     assert cls is not ref
+    # the generated class sets these itself: comparing them is not nengo against nengo
+    for attr in ("state", "spiking", "negative", "__init__", "step"):
+        assert attr in cls.__dict__, attr
     assert list(cls.state) == list(ref.state)
     assert cls.spiking == ref.spiking
     assert cls.negative == ref.negative
@@ -195,6 +250,7 @@ def test_parameters_match_reference(name, row):
     assert set(theirs) <= set(ours)
     for pname, p in theirs.items():
         q = ours[pname]
+        assert pname in cls.__dict__, f"{pname} is inherited, not generated"
         assert (q.low, q.high, q.low_open, q.high_open) == (p.low, p.high, p.low_open, p.high_open), pname
         assert getattr(cls(), pname) == getattr(ref(), pname), f"default of {pname}"
     for kwargs in row.params:

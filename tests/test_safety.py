@@ -14,9 +14,6 @@
 """
 
 import ast
-import importlib
-import importlib.util
-import itertools
 import os
 import re
 import sys
@@ -28,7 +25,7 @@ import numpy as np
 import pytest
 from nengo.exceptions import ValidationError
 
-from conftest import REPO, toml_string
+from conftest import REPO, builder_registrations_kept, import_file, line_of, toml_string
 from neurogen import build as build_mod
 from neurogen import codegen
 from neurogen.build import build, compile_spec, write_atomic
@@ -42,14 +39,6 @@ SPECS_DIR = REPO / "specs"
 # helpers
 
 
-
-
-def line_of(text, fragment):
-    """1-based number of the first line of ``text`` containing ``fragment``."""
-    for i, line in enumerate(text.splitlines(), start=1):
-        if fragment in line:
-            return i
-    raise AssertionError(f"{fragment!r} not in spec:\n{text}")
 
 
 def write_spec(directory, text, name="probe"):
@@ -71,35 +60,11 @@ def expect_spec_error(path, line, *fragments):
     return err
 
 
-_counter = itertools.count()
-
-
-def import_file(path):
-    """Import a generated module from ``path`` under a fresh name."""
-    name = f"_safety_mod_{next(_counter)}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    return module
-
-
 @pytest.fixture(autouse=True)
 def _restore_builder_registrations():
     """Generated modules register their builders with NengoDL on import; undo that."""
-    try:
-        from nengo_dl.neuron_builders import SimNeuronsBuilder
-    except ImportError:  # pragma: no cover
+    with builder_registrations_kept():
         yield
-        return
-    impl = SimNeuronsBuilder.TF_NEURON_IMPL
-    saved = dict(impl)
-    yield
-    impl.clear()
-    impl.update(saved)
 
 
 @pytest.fixture
@@ -1024,18 +989,3 @@ def test_failing_spec_writes_nothing(tmp_path, jail):
     build([specs], out, force=True)
     assert [p.name for p in out.iterdir() if p.name != "__init__.py"] == []
     assert _no_temporaries(out) == []
-
-
-def test_two_builds_are_byte_identical(tmp_path):
-    first, second = tmp_path / "first", tmp_path / "second"
-    results = build([SPECS_DIR], first, force=True)
-    assert all(r.status == "built" for r in results), [(r.spec_path, r.error) for r in results if r.error]
-    build([SPECS_DIR], second, force=True)
-    a, b = _snapshot(first), _snapshot(second)
-    assert a.keys() == b.keys() and len(a) == len(results) + 1
-    for name in a:
-        assert a[name] == b[name], name
-    # and the same again through a different spelling of the same paths
-    third = tmp_path / "third"
-    build([SPECS_DIR / f"{p.stem}.toml" for p in sorted(SPECS_DIR.glob("*.toml"))], third, force=True)
-    assert _snapshot(third) == a
