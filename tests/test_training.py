@@ -15,7 +15,7 @@ SpikingRectifiedLinear, ALIFThreshold, AdEx, QIF, ExpIF):
 All networks are small (Node -> Ensemble(16) -> Node, minibatch 2, float64) and shared
 between tests through a module cache; the module runs in ~75 s on 2 cores.
 
-Known bugs found here (tests marked ``xfail(strict=True)``):
+Bugs found here, each fixed and guarded by a plain test:
 
 * (fixed) surrogate gradients vanished after the first build: ``build_pre`` set
   ``self.spiking = False`` on the builder instance and NengoDL calls ``build_pre`` again
