@@ -10,7 +10,7 @@ from neurogen.build import build
 def test_template_hash_follows_every_template(tmp_path, monkeypatch):
     templates = tmp_path / "templates"
     shutil.copytree(REPO / "templates", templates)
-    monkeypatch.setattr(cache, "TEMPLATES", templates)
+    monkeypatch.setattr(cache, "template_folder", lambda: templates)
     before = cache.template_hash()
     assert cache.template_hash() == before  # a pure function of the files
     names = sorted(p.name for p in templates.glob("*.j2"))
