@@ -38,12 +38,10 @@ def analyse_spec(path):
 
 def compile_spec(path, display_path=None):
     """Run every stage on one spec; raises :class:`SpecError` on bad input."""
-    from . import codegen, discretize, model, rates, spec
+    from . import codegen, rates
 
-    parsed = spec.load(path)
-    m = model.build_model(parsed)
-    check_binding(m, parsed)
-    program = discretize.discretize(m)
+    analysed = analyse_spec(path)
+    parsed, m, program = analysed.spec, analysed.model, analysed.program
     rates.complete_rates(m, program)
     text = codegen.render(m, program, parsed.source, display_path or _display(path))
     try:

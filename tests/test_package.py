@@ -196,7 +196,7 @@ def test_check_neither_prints_code_nor_tabulates(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(neurogen.codegen, "render", forbidden)
     monkeypatch.setattr(neurogen.runtime, "simulate_rates", forbidden)
-    monkeypatch.setattr("neurogen.analysis.derive_rate", forbidden)
+    monkeypatch.setattr("neurogen.rates.derive_rate", forbidden)
     assert main(["check", str(REPO / "specs" / "qif.toml"), str(REPO / "specs" / "izhikevich.toml")]) == 0
     assert "ok" in capsys.readouterr().out
 
