@@ -233,13 +233,14 @@ def _unknown_keys(table, allowed, section, index, path, line=None):
 
 
 _EQUATION = re.compile(
-    r"^\s*(?:d\s*(?P<ode>[A-Za-z_][A-Za-z0-9_]*)\s*/\s*dt|(?P<var>[^=:]+?))\s*=\s*"
+    r"^\s*(?:d\s*(?P<ode>[A-Za-z_][A-Za-z0-9_]*)\s*/\s*dt\s*=|(?P<var>[^=:]+?)\s*(?P<op>[-+*/])?=)\s*"
     r"(?P<rhs>[^:]+?)\s*(?::\s*(?P<method>[^:]*?)\s*)?$"
 )
 
 
 def parse_equation(line_text, line, path, where):
-    """Parse one ``dx/dt = expr : method`` or ``x = expr`` line."""
+    """Parse one ``dx/dt = expr : method``, ``x = expr`` or ``x += expr`` line
+    (also ``-=``, ``*=``, ``/=``)."""
     m = _EQUATION.match(line_text)
     if not m or not m.group("rhs").strip():
         raise SpecError(
@@ -261,9 +262,12 @@ def parse_equation(line_text, line, path, where):
                 f"unknown method {method!r} (known: {', '.join(METHODS)})", path, line
             )
     label = f"d{target}/dt" if m.group("ode") else target
+    rhs = m.group("rhs").strip()
+    if m.group("op"):  # Brian2's `w += b`: the same as `w = w + (b)`
+        rhs = f"{target} {m.group('op')} ({rhs})"
     return Equation(
         target=target,
-        rhs=Text(m.group("rhs").strip(), line, label),
+        rhs=Text(rhs, line, label),
         ode=m.group("ode") is not None,
         method=method or "auto",
     )
