@@ -121,36 +121,13 @@ dy/dt = -omega * x - y / tau : exact"""
 
 @pytest.fixture(scope="module")
 def oscillator(tmp_path_factory):
-    """The damped oscillator, built once (its exact propagator takes SymPy a while)."""
+    """The damped oscillator, built once for the tests below."""
     directory = tmp_path_factory.mktemp("oscillator")
     with builder_registrations_kept():
         module = build_spec(directory, spec(OSCILLATOR, ["x", "y"], "tau = 0.1\nomega = 30"))
     return module, (directory / "out" / "m.py").read_text()
 
 
-@pytest.mark.filterwarnings("error::numpy.ComplexWarning")  # the propagator is real code
-def test_exact_damped_oscillator_with_numeric_coefficients(tmp_path, build_module):
-    """Complex eigenvalues -5 +- 50i (fast: the symbolic case below takes SymPy a minute)."""
-    equations = "dx/dt = -x / 0.2 + 50 * y + J : exact\ndy/dt = -50 * x - y / 0.2 : exact"
-    mod = build_module(tmp_path, spec(equations, ["x", "y"]))
-    assert "1j" not in (tmp_path / "out" / "m.py").read_text()
-    J = np.array([0.0, 1.0, -4.0])
-    x0, y0 = np.array([1.0, 0.0, 0.5]), np.array([0.0, 1.0, -0.5])
-    dt, n_steps = 0.002, 250
-    trace = simulate(mod.NEURON_TYPE(), {"x": x0, "y": y0}, J, dt, n_steps)
-    t = dt * np.arange(n_steps + 1)
-    for i in range(J.size):
-
-        def rhs(t, s, j=J[i]):
-            x, y = s
-            return [-x / 0.2 + 50 * y + j, -50 * x - y / 0.2]
-
-        want = reference(rhs, [x0[i], y0[i]], t)
-        np.testing.assert_allclose(trace["x"][:, i], want[0], rtol=0, atol=1e-9)
-        np.testing.assert_allclose(trace["y"][:, i], want[1], rtol=0, atol=1e-9)
-
-
-@pytest.mark.slow  # the symbolic propagator takes SymPy about a minute
 @pytest.mark.filterwarnings("error::numpy.ComplexWarning")  # the propagator is real code
 def test_exact_damped_oscillator(oscillator):
     """Complex eigenvalues: the propagator must still be exact."""
@@ -172,7 +149,6 @@ def test_exact_damped_oscillator(oscillator):
         np.testing.assert_allclose(trace["y"][:, i], want[1], rtol=0, atol=1e-9)
 
 
-@pytest.mark.slow
 def test_exact_damped_oscillator_is_real_code(oscillator):
     import warnings
 

@@ -352,15 +352,18 @@ OSCILLATOR = '''
 [neuron]
 name = "Oscillator"
 
+[parameters]
+tau = 0.1
+omega = 30
+
 [state]
 x = 0
 y = 0
 
 [dynamics]
-# numeric coefficients: with symbolic ones SymPy takes minutes (test_methods has both)
 equations = """
-dx/dt = -x / 0.1 + 30 * y + J : exact
-dy/dt = -30 * x - y / 0.1 : exact
+dx/dt = -x / tau + omega * y + J : exact
+dy/dt = -omega * x - y / tau : exact
 """
 
 [output]
