@@ -34,7 +34,7 @@ def test_verify_passes_for_every_bundled_spec():
 @pytest.mark.parametrize(
     "spec, wrong, right",
     [
-        ("lif", "voltage += (voltage - J)*np.expm1(-delta_t/tau_rc)", "voltage += (voltage - J)*np.expm1(-1.1*delta_t/tau_rc)"),
+        ("lif", "voltage += (voltage - J)*np.expm1(-_delta_t/tau_rc)", "voltage += (voltage - J)*np.expm1(-1.1*_delta_t/tau_rc)"),
         ("izhikevich", "+ 140)", "+ 141)"),
     ],
     ids=["lif-time-constant", "izhikevich-constant"],

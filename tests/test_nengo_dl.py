@@ -44,11 +44,12 @@ def dl_simulator(net, **kwargs):
 
 
 def _max_rates(neuron_type):
-    """Between 60% and 90% of amplitude / tau_ref (sigmoid gains are positive only above
-    50%); tabulated rates are outputs, amplitude included, and refuse higher ones."""
+    """Between 60% and 90% of 1 / tau_ref (sigmoid gains are positive only above 50%);
+    tabulated rates are outputs, amplitude included, and refuse higher ones."""
     tau_ref = getattr(neuron_type, "tau_ref", 0)
     top = 1 / tau_ref if tau_ref and tau_ref > 0 else 250.0
-    top *= getattr(neuron_type, "amplitude", 1)
+    if hasattr(neuron_type, "rate_table"):
+        top *= getattr(neuron_type, "amplitude", 1)
     return nengo.dists.Uniform(0.6 * top, 0.9 * top)
 
 

@@ -347,7 +347,8 @@ def test_lif_surrogate_derivative():
     ``amplitude / dt * surrogate(v' - 1) * dv'/dJ`` with ``v' = v + (v - J) expm1(-dt/tau_rc)``
     (``dv'/dJ = -expm1(-dt/tau_rc)``), for every surrogate; the forward pass is the
     plain spike."""
-    from generated.lif import LIF, LIFBuilder
+    from generated.lif import BUILDER as LIFBuilder
+    from generated.lif import LIF
 
     dtype, dt = tf.float64, 0.001
     neuron = LIF(amplitude=0.5)
@@ -479,7 +480,8 @@ def lif_rate():
 
 def lif_training_builder(smoothing, dtype=tf.float64, **params):
     """A LIFBuilder set up for rate training by its own ``_build_rate``."""
-    from generated.lif import LIF, LIFBuilder
+    from generated.lif import BUILDER as LIFBuilder
+    from generated.lif import LIF
 
     neuron = LIF(smoothing=smoothing, **params)
     builder = object.__new__(LIFBuilder)
