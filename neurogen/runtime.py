@@ -234,7 +234,7 @@ def _tabulate(neuron_type, low, high, points, settle, duration, dt, top_rate=TOP
     threshold = _find_threshold(rates, low, high, name)
     if threshold is None:  # silent over the whole search: zero everywhere
         return RateTable(float(high), float(high) + 1.0, np.zeros(points))
-    high = _top_current(rates, threshold, max(high, threshold + (high - low) / 256), top_rate)
+    high = _top_current(rates, threshold, max(high, threshold + (high - low)), top_rate)
     s = np.linspace(0, 1, points)
     far = threshold + (high - threshold) * 1e4  # where the rate saturates (if it does)
     currents = threshold + (high - threshold) * s**2
@@ -290,7 +290,7 @@ def _find_threshold(rates, low, high, name):
 def _top_current(rates, threshold, high, top_rate):
     """The table's top: ``high``, doubled (span above threshold) until the rate
     reaches ``top_rate``, saturates, falls or diverges."""
-    candidates = threshold + (high - threshold) * 2.0 ** np.arange(14)
+    candidates = threshold + (high - threshold) * 2.0 ** np.arange(17)
     r = rates(candidates)
     for k in range(len(candidates)):
         if not np.isfinite(r[k]):  # diverged: stop below
@@ -303,17 +303,17 @@ def _top_current(rates, threshold, high, top_rate):
 
 
 def _check_step(neuron_type, table, settle, duration, dt, name):
-    """Warn when the rate at ``dt`` differs from the rate at ``dt / 2`` at a few
-    currents by more than :data:`STEP_TOLERANCE` plus the rounding of the spike
-    interval to ``dt``."""
+    """Warn when the spike interval at ``dt`` and at ``dt / 2`` differ at a few
+    currents by more than one step ``dt`` (their rounding) plus :data:`STEP_TOLERANCE`."""
     probes = table.threshold + (table.high - table.threshold) * np.array([0.15, 0.3, 0.5]) ** 2
     coarse, fine = (
         np.nan_to_num(simulate_rates(neuron_type, probes, dt=step, settle=settle, duration=duration))
         for step in (dt, dt / 2)
     )
-    rate = np.maximum(coarse, fine)
-    tolerance = STEP_TOLERANCE * rate + rate**2 * dt + 1.0 / duration
-    bad = np.abs(coarse - fine) > tolerance
+    with np.errstate(divide="ignore", invalid="ignore"):
+        isi_coarse, isi_fine = 1 / coarse, 1 / fine
+        bad = ~(np.abs(isi_coarse - isi_fine) <= dt + STEP_TOLERANCE * np.fmin(isi_coarse, isi_fine))
+    bad &= np.maximum(coarse, fine) > 0
     if bad.any():
         i = int(np.argmax(bad))
         warnings.warn(
