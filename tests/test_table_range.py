@@ -135,8 +135,9 @@ def test_no_numpy_warnings_from_a_model_that_overflows(build_module, tmp_path):
 def _plain_step(neuron, J):
     state = neuron.make_state(1, rng=np.random.RandomState(0), dtype=np.float64)
     output = np.zeros(1)
-    for _ in range(20):
-        neuron.step(0.001, np.array([J]), output, **state)
+    with np.errstate(over="warn", invalid="ignore"):
+        for _ in range(20):
+            neuron.step(0.001, np.array([J]), output, **state)
 
 
 def test_silent_model_warns_naming_the_range(build_module, tmp_path):
