@@ -234,7 +234,8 @@ def _tabulate(neuron_type, low, high, points, settle, duration, dt, top_rate=TOP
     threshold = _find_threshold(rates, low, high, name)
     if threshold is None:  # silent over the whole search: zero everywhere
         return RateTable(float(high), float(high) + 1.0, np.zeros(points))
-    high = _top_current(rates, threshold, max(high, threshold + (high - low)), top_rate)
+    start = high if threshold < high else threshold + (high - low)  # found above the range
+    high = _top_current(rates, threshold, start, top_rate)
     s = np.linspace(0, 1, points)
     far = threshold + (high - threshold) * 1e4  # where the rate saturates (if it does)
     currents = threshold + (high - threshold) * s**2
