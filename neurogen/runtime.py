@@ -306,11 +306,10 @@ def _top_current(rates, threshold, high, top_rate):
 def _check_step(neuron_type, table, settle, duration, dt, name):
     """Warn when the spike interval at ``dt`` and at ``dt / 2`` differ at a few
     currents by more than one step ``dt`` (their rounding) plus :data:`STEP_TOLERANCE`."""
-    probes = table.threshold + (table.high - table.threshold) * np.array([0.15, 0.3, 0.5]) ** 2
-    coarse, fine = (
-        np.nan_to_num(simulate_rates(neuron_type, probes, dt=step, settle=settle, duration=duration))
-        for step in (dt, dt / 2)
-    )
+    nodes = np.round(np.array([0.15, 0.3, 0.5]) * (len(table.values) - 1)).astype(int)
+    probes, coarse = table.currents[nodes], table.values[nodes]  # simulated at dt
+    fine = simulate_rates(neuron_type, probes, dt=dt / 2, settle=settle, duration=duration)
+    fine = np.nan_to_num(fine)
     with np.errstate(divide="ignore", invalid="ignore"):
         isi_coarse, isi_fine = 1 / coarse, 1 / fine
         bad = ~(np.abs(isi_coarse - isi_fine) <= dt + STEP_TOLERANCE * np.fmin(isi_coarse, isi_fine))

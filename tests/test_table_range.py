@@ -166,10 +166,12 @@ class StepCounter:
 
 @pytest.mark.parametrize("seconds, warns", [(None, True), (0.01, False)])
 def test_step_warning(seconds, warns):
-    table = runtime.RateTable(0.0, 10.0, np.linspace(0, 100, 16))
+    model = StepCounter(seconds=seconds)
+    currents = runtime.RateTable(0.0, 10.0, np.zeros(16)).currents
+    table = runtime.RateTable(0.0, 10.0, runtime.simulate_rates(model, currents, settle=0, duration=0.5))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        runtime._check_step(StepCounter(seconds=seconds), table, 0.0, 0.5, 0.001, "M")
+        runtime._check_step(model, table, 0.0, 0.5, 0.001, "M")
     texts = [str(w.message) for w in caught if w.category is NeurogenWarning]
     assert bool(texts) == warns
     if warns:
