@@ -23,3 +23,9 @@ class SpecError(Exception):
         if self.line is not None:
             where += f":{self.line}"
         return f"{where}: {self.message}"
+
+
+class NeurogenWarning(UserWarning):
+    """A plausible mistake in a model or its options that neurogen can still run
+    (e.g. a rate table over currents where the model never fires); the message
+    names the fix."""

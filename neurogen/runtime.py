@@ -12,16 +12,28 @@ Tables are kept in memory (the most recent :data:`MEMORY_TABLES`) and on disk
 This module never imports TensorFlow.
 """
 
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import table_cache
+from .errors import NeurogenWarning
 
 #: how many tables the process keeps in memory (least recently used dropped first)
 MEMORY_TABLES = 64
 _CACHE = OrderedDict()
+#: the table reaches at least this rate where the model does (nengo's default
+#: ``max_rates`` are Uniform(200, 400) Hz)
+TOP_RATE = 400.0
+#: the threshold search widens the options' current range up to this many times
+SEARCH_SPAN = 4.0**8
+#: a rate that falls by more than this fraction below its peak is a non-monotonic curve
+FALL = 0.1
+#: rates at dt and dt/2 that differ by more than this fraction (plus the ISI rounding
+#: to dt) say the table's step is too coarse for the model
+STEP_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -57,21 +69,51 @@ class RateTable:
         rate = np.where(x > 1, self.values[-1] + (J - self.high) * self.slope, rate)
         return np.where(x > 0, rate, 0.0)
 
+    @property
+    def peak(self):
+        """Index of the table's highest rate."""
+        return int(np.argmax(self.values))
+
+    @property
+    def falls(self):
+        """Whether the rate falls well below its peak at higher currents (in the
+        table, or far above it): a non-monotonic f-I curve (e.g. depolarisation block)."""
+        top = self.values[self.peak]
+        after = self.values[self.peak:]
+        return bool(top > 0 and (after.min() < (1 - FALL) * top or self.ceiling < (1 - FALL) * top))
+
     def current(self, rate):
-        """The current that gives ``rate`` (inverse of the table)."""
+        """The current that gives ``rate`` (inverse of the table's rising part)."""
         rate = np.asarray(rate, dtype=float)
-        values = np.maximum.accumulate(self.values)  # monotone for inversion
-        J = np.interp(rate, values, self.currents)
-        if self.slope <= 0:  # flat above the table: no current gives a higher rate
+        end = self.peak + 1 if self.falls else len(self.values)
+        values = np.maximum.accumulate(self.values[:end])  # monotone for inversion
+        J = np.interp(rate, values, self.currents[:end])
+        if self.falls or self.slope <= 0:  # no current gives a higher rate
             return np.where(rate > values[-1], np.inf, J)
-        return np.where(rate > values[-1], self.high + (rate - values[-1]) / self.slope, J)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            above = self.high + (rate - values[-1]) / self.slope
+        return np.where(rate > values[-1], above, J)
 
     @property
     def max_rate(self):
-        """The highest rate that :meth:`gain_bias` accepts: the table's highest, or
-        the ceiling where the table continues upwards."""
+        """The highest rate that :meth:`gain_bias` accepts: the peak of a falling
+        curve, else the table's highest, or the ceiling where the table continues upwards."""
         top = float(np.max(self.values))
-        return max(top, self.ceiling) if self.slope > 0 else top
+        return max(top, self.ceiling) if self.slope > 0 and not self.falls else top
+
+    def _unreachable(self, max_rates):
+        """The ValidationError message for ``max_rates`` outside (0, max_rate]."""
+        got = f"got {np.min(max_rates):.6g} to {np.max(max_rates):.6g} Hz"
+        if self.falls:
+            J_peak = self.currents[self.peak]
+            return (
+                f"max rates must be in (0, {self.max_rate:.6g}] Hz ({got}): this neuron "
+                f"type's f-I curve is not monotonic; it rises from 0 Hz at J = "
+                f"{self.threshold:.6g} to {self.max_rate:.6g} Hz at J = {J_peak:.6g}, "
+                f"then falls (e.g. depolarisation block), so only currents in "
+                f"[{self.threshold:.6g}, {J_peak:.6g}] give distinct rates"
+            )
+        return f"max rates must be in (0, {self.max_rate:.6g}] Hz, the rates this neuron type reaches ({got})"
 
     def gain_bias(self, max_rates, intercepts):
         """Gain and bias so that firing starts at ``intercepts`` and reaches
@@ -84,11 +126,7 @@ class RateTable:
         max_rates = np.asarray(np.atleast_1d(max_rates), dtype=float)
         intercepts = np.asarray(np.atleast_1d(intercepts), dtype=float)
         if np.any(max_rates <= 0) or np.any(max_rates > self.max_rate):
-            raise ValidationError(
-                f"max rates must be in (0, {self.max_rate:.6g}] Hz, the rates this neuron "
-                f"type reaches (got {np.min(max_rates):.6g} to {np.max(max_rates):.6g} Hz)",
-                attr="max_rates",
-            )
+            raise ValidationError(self._unreachable(max_rates), attr="max_rates")
         if np.any(intercepts >= 1):
             raise ValidationError("intercepts must be below 1", attr="intercepts")
         gain = (self.current(max_rates) - self.threshold) / (1 - intercepts)
@@ -97,7 +135,8 @@ class RateTable:
     def max_rates_intercepts(self, gain, bias):
         """The inverse of :meth:`gain_bias`."""
         gain, bias = np.asarray(gain, dtype=float), np.asarray(bias, dtype=float)
-        return self(gain + bias), (self.threshold - bias) / gain
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self(gain + bias), (self.threshold - bias) / gain
 
 
 def _slope_start(points):
@@ -109,7 +148,8 @@ def simulate_rates(neuron_type, J, dt=0.001, settle=0.2, duration=1.0):
 
     Runs the NumPy ``step`` for ``settle`` seconds, then measures over ``duration``
     seconds from the first to the last spike (accurate to ``dt`` over the window,
-    rather than to one spike as counting is).
+    rather than to one spike as counting is).  A neuron whose state or output becomes
+    non-finite (the model diverges) gets NaN; NumPy's warnings are not shown.
     """
     J = np.asarray(J, dtype=float)
     n = J.size
@@ -117,40 +157,59 @@ def simulate_rates(neuron_type, J, dt=0.001, settle=0.2, duration=1.0):
     output = np.zeros(n)
     settle_steps = int(round(settle / dt))
     steps = int(round(duration / dt))
-    for _ in range(settle_steps):
-        neuron_type.step(dt, J, output, **state)
+    diverged = np.zeros(n, dtype=bool)
     first = np.full(n, np.nan)
     last = np.full(n, np.nan)
     first_value = np.zeros(n)
     total = np.zeros(n)
-    for i in range(steps):
-        neuron_type.step(dt, J, output, **state)
-        fired = output != 0
-        if fired.any():
-            t = (i + 1) * dt
-            new = fired & np.isnan(first)
-            first[new] = t
-            first_value[new] = output[new] * dt
-            last[fired] = t
-            total[fired] += output[fired] * dt
-    span = last - first
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(all="ignore"):
+        for i in range(settle_steps + steps):
+            neuron_type.step(dt, J, output, **state)
+            if i % 64 == 0 or i == settle_steps + steps - 1:
+                diverged |= _non_finite(output, state)
+            fired = output != 0
+            if i >= settle_steps and fired.any():
+                t = (i + 1 - settle_steps) * dt
+                new = fired & np.isnan(first)
+                first[new] = t
+                first_value[new] = output[new] * dt
+                last[fired] = t
+                total[fired] += output[fired] * dt
+        span = last - first
         isi_rate = (total - first_value) / span
-    return np.where(span > 0, isi_rate, total / duration)
+        rate = np.where(span > 0, isi_rate, total / duration)
+    return np.where(diverged, np.nan, rate)
 
 
-def rate_table(neuron_type, low, high, points, settle, duration, dt=0.001):
-    """The :class:`RateTable` of ``neuron_type`` (cached in memory and on disk)."""
+def _non_finite(output, state):
+    """Which neurons have a non-finite output or state."""
+    bad = ~np.isfinite(output)
+    for value in state.values():
+        value = np.asarray(value)
+        if value.shape == bad.shape and value.dtype.kind == "f":
+            bad |= ~np.isfinite(value)
+    return bad
+
+
+def rate_table(neuron_type, low, high, points, settle, duration, dt=0.001, top_rate=TOP_RATE):
+    """The :class:`RateTable` of ``neuron_type`` (cached in memory and on disk).
+
+    ``low`` and ``high`` are where the threshold search starts (it widens the range
+    when the model does not start firing inside it) and the least top of the table,
+    which extends upwards until it reaches ``top_rate`` where the model does.
+    """
     if hasattr(neuron_type, "max_dt"):  # simulate where the explicit updates are stable
         dt = min(dt, neuron_type.max_dt() / 2)
     options = dict(low=low, high=high, points=points, settle=settle, duration=duration, dt=dt)
+    if top_rate != TOP_RATE:
+        options["top_rate"] = top_rate
     key = (type(neuron_type), _params(neuron_type), tuple(options.items()))
     table = _CACHE.get(key)
     if table is None:
         disk_key = table_cache.key(neuron_type, _params(neuron_type), options)
         table = table_cache.load(disk_key, points)
         if table is None:
-            table = _tabulate(neuron_type, **options)
+            table = _tabulate(neuron_type, **dict(options, top_rate=top_rate))
             table_cache.save(disk_key, table)
         _CACHE[key] = table
         while len(_CACHE) > MEMORY_TABLES:
@@ -166,29 +225,102 @@ def _params(neuron_type):
     return tuple(values.items())
 
 
-def _tabulate(neuron_type, low, high, points, settle, duration, dt):
-    """Simulate the f-I curve: find the threshold, then sample above it."""
+def _tabulate(neuron_type, low, high, points, settle, duration, dt, top_rate=TOP_RATE):
+    """Simulate the f-I curve: find the threshold, the top current, then sample between."""
     def rates(J):
         return simulate_rates(neuron_type, J, dt=dt, settle=settle, duration=duration)
 
-    # bracket the threshold on a coarse grid, then refine it
-    grid = np.linspace(low, high, 256)
-    firing = rates(grid) > 0
-    if not firing.any():  # silent over the whole range: zero everywhere
+    name = type(neuron_type).__name__
+    threshold = _find_threshold(rates, low, high, name)
+    if threshold is None:  # silent over the whole search: zero everywhere
         return RateTable(float(high), float(high) + 1.0, np.zeros(points))
-    k = int(np.argmax(firing))
-    lo = grid[max(k - 1, 0)]
-    fine = np.linspace(lo, grid[k], 256)
-    k = int(np.argmax(rates(fine) > 0))
-    threshold = fine[max(k - 1, 0)]
+    start = high if threshold < high else threshold + (high - low)  # found above the range
+    high = _top_current(rates, threshold, start, top_rate)
     s = np.linspace(0, 1, points)
     far = threshold + (high - threshold) * 1e4  # where the rate saturates (if it does)
-    with np.errstate(all="ignore"):  # a model may overflow that far up; then inf
-        *values, ceiling = rates(np.append(threshold + (high - threshold) * s**2, far))
+    currents = threshold + (high - threshold) * s**2
+    *values, ceiling = rates(np.append(currents, far))
     values = np.array(values)
+    if np.isnan(values).any():
+        J_bad = currents[np.isnan(values)][0]
+        warnings.warn(
+            f"{name}'s state becomes non-finite at J >= {J_bad:.6g} (dt = {dt} s); its rate "
+            "table counts those currents as not firing (use a smaller `[rate] table` dt "
+            "or `high`)", NeurogenWarning, stacklevel=4)
+        values = np.nan_to_num(values, nan=0.0)
     values[0] = 0.0
     ceiling = float(ceiling) if np.isfinite(ceiling) else np.inf
-    return RateTable(float(threshold), float(high), values, ceiling)
+    table = RateTable(float(threshold), float(high), values, ceiling)
+    _check_step(neuron_type, table, settle, duration, dt, name)
+    return table
+
+
+def _find_threshold(rates, low, high, name):
+    """The firing threshold: the first firing current above ``low`` (searched on
+    ``[low, high]`` and then on geometrically wider steps up to :data:`SEARCH_SPAN`
+    times the span), or, where the model fires at ``low``, the lowest current of that
+    firing run below it; refined on a fine grid.  None (with a warning) when it never
+    fires at or above ``low``."""
+    span = high - low
+    widths = span * np.geomspace(1 / 16, SEARCH_SPAN, 128)
+    grid = np.concatenate([low - widths[::-1], np.linspace(low, high, 256), high + widths])
+    firing = rates(grid) > 0
+    if not firing[len(widths):].any():
+        warnings.warn(
+            f"{name} never fires for currents from {low:.6g} to {grid[-1]:.6g} "
+            "(its rate table is zero everywhere; check the spike condition, or move the "
+            "search with `[rate] table = { low = ..., high = ... }`)",
+            NeurogenWarning, stacklevel=5)
+        return None
+    k = len(widths)  # the grid's index of `low`
+    if firing[k]:  # firing at `low`: the lowest current of that firing run
+        while k > 0 and firing[k - 1]:
+            k -= 1
+    else:  # the first firing current above `low`
+        k += int(np.argmax(firing[k:]))
+    if k == 0:
+        warnings.warn(
+            f"{name} fires at every current down to {grid[0]:.6g}; its rate table starts "
+            "there", NeurogenWarning, stacklevel=5)
+        return float(grid[0])
+    fine = np.linspace(grid[k - 1], grid[k], 256)
+    k = int(np.argmax(rates(fine) > 0))
+    return float(fine[max(k - 1, 0)])
+
+
+def _top_current(rates, threshold, high, top_rate):
+    """The table's top: ``high``, doubled (span above threshold) until the rate
+    reaches ``top_rate``, saturates, falls or diverges."""
+    candidates = threshold + (high - threshold) * 2.0 ** np.arange(17)
+    r = rates(candidates)
+    for k in range(len(candidates)):
+        if not np.isfinite(r[k]):  # diverged: stop below
+            return float(candidates[max(k - 1, 0)])
+        if r[k] >= top_rate or (k > 0 and r[k] < (1 - FALL) * np.nanmax(r[:k])):
+            return float(candidates[k])  # reached, or falling: keep the fall in the table
+        if k > 0 and r[k] <= 1.01 * r[k - 1] and r[k] > 0:
+            return float(candidates[k - 1])  # saturated
+    return float(candidates[-1])
+
+
+def _check_step(neuron_type, table, settle, duration, dt, name):
+    """Warn when the spike interval at ``dt`` and at ``dt / 2`` differ at a few
+    currents by more than one step ``dt`` (their rounding) plus :data:`STEP_TOLERANCE`."""
+    nodes = np.round(np.array([0.15, 0.3, 0.5]) * (len(table.values) - 1)).astype(int)
+    probes, coarse = table.currents[nodes], table.values[nodes]  # simulated at dt
+    fine = simulate_rates(neuron_type, probes, dt=dt / 2, settle=settle, duration=duration)
+    fine = np.nan_to_num(fine)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        isi_coarse, isi_fine = 1 / coarse, 1 / fine
+        bad = ~(np.abs(isi_coarse - isi_fine) <= dt + STEP_TOLERANCE * np.fmin(isi_coarse, isi_fine))
+    bad &= np.maximum(coarse, fine) > 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        warnings.warn(
+            f"{name}'s rate table is simulated at dt = {dt:g} s, a step the model cannot "
+            f"resolve: at J = {probes[i]:.6g} the rate is {coarse[i]:.6g} Hz at dt and "
+            f"{fine[i]:.6g} Hz at dt/2; set a smaller step with "
+            f"`[rate] table = {{ dt = {dt / 10:g} }}`", NeurogenWarning, stacklevel=4)
 
 
 def stacked_tables(tables, sizes):

@@ -13,6 +13,7 @@ import pytest
 from nengo.exceptions import ValidationError
 
 from neurogen import runtime, table_cache
+from neurogen.errors import NeurogenWarning
 from neurogen.build import build
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,9 +146,12 @@ def test_gain_bias_refuses_unreachable_rates(build_module, tmp_path):
 
 
 def test_gain_bias_of_a_silent_table_raises(build_module, tmp_path):
-    silent = SPEC.replace("voltage**2 + J - 1", "voltage**2 + J - 100")  # threshold above high
+    # decays towards -1 - J**2 at every current: never reaches the spike threshold
+    silent = SPEC.replace("voltage**2 + J - 1", "-voltage - 1 - J**2")
     neuron = build_module(tmp_path, silent, name="silent").QIF()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(NeurogenWarning, match="never fires"):
+            neuron.rate_table()
         with pytest.raises(ValidationError, match=r"\(0, 0\]"):
             neuron.gain_bias(np.array([10.0]), np.array([0.0]))
