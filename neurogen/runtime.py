@@ -206,8 +206,9 @@ def rate_table(neuron_type, low, high, points, settle, duration, dt=0.001, top_r
     key = (type(neuron_type), _params(neuron_type), tuple(options.items()))
     table = _CACHE.get(key)
     if table is None:
-        disk_key = table_cache.key(neuron_type, _params(neuron_type), options)
-        table = table_cache.load(disk_key, points)
+        disk_key = table_cache.key(neuron_type, _params(neuron_type), options, __file__)
+        fields = table_cache.load(disk_key, points)
+        table = None if fields is None else RateTable(*fields)
         if table is None:
             table = _tabulate(neuron_type, **dict(options, top_rate=top_rate))
             table_cache.save(disk_key, table)

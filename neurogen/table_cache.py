@@ -38,13 +38,11 @@ def directory():
     return Path(root) / "rate-tables"
 
 
-def key(neuron_type, params, options):
+def key(neuron_type, params, options, simulator_file):
     """Hex key of the table of ``neuron_type`` with ``params`` and table ``options``,
-    or None where a source file of the neuron type's classes is unknown (then
-    nothing is cached)."""
-    from . import runtime
-
-    parts = [FORMAT, __version__, _file_hash(runtime.__file__)]
+    simulated by the code in ``simulator_file``; None where a source file of the
+    neuron type's classes is unknown (then nothing is cached)."""
+    parts = [FORMAT, __version__, _file_hash(simulator_file)]
     for cls in type(neuron_type).__mro__[:-1]:  # all but object
         path = _source_file(cls)
         digest = _file_hash(path) if path else None
@@ -87,12 +85,11 @@ def _file_hash(path):
 
 
 def load(table_key, points):
-    """The cached :class:`~neurogen.runtime.RateTable` of ``table_key``, or None."""
+    """The fields (threshold, high, values, ceiling) of the cached table of
+    ``table_key``, or None."""
     folder = directory()
     if table_key is None or folder is None:
         return None
-    from .runtime import RateTable
-
     try:
         with np.load(folder / f"{table_key}.npz", allow_pickle=False) as data:
             stored_key = str(data["key"])
@@ -105,7 +102,7 @@ def load(table_key, points):
         return None
     if not (np.isfinite(threshold) and np.isfinite(high) and high > threshold):
         return None
-    return RateTable(threshold, high, values, ceiling)
+    return threshold, high, values, ceiling
 
 
 def save(table_key, table):

@@ -108,13 +108,18 @@ def test_key_depends_on_parameters_options_and_source(build_module, tmp_path):
     neuron = module.QIF()
     options = dict(module.QIF.rate_table_options)
     params = runtime._params(neuron)
-    key = table_cache.key(neuron, params, options)
-    assert key == table_cache.key(module.QIF(), runtime._params(module.QIF()), dict(options))
-    assert key != table_cache.key(neuron, runtime._params(module.QIF(tau_m=0.03)), options)
-    assert key != table_cache.key(neuron, params, {**options, "dt": options["dt"] / 2})
-    assert key != table_cache.key(neuron, params, {**options, "points": options["points"] + 1})
+
+    def key_of(neuron, params, options, simulator=runtime.__file__):
+        return table_cache.key(neuron, params, options, simulator)
+
+    key = key_of(neuron, params, options)
+    assert key == key_of(module.QIF(), runtime._params(module.QIF()), dict(options))
+    assert key != key_of(neuron, runtime._params(module.QIF(tau_m=0.03)), options)
+    assert key != key_of(neuron, params, {**options, "dt": options["dt"] / 2})
+    assert key != key_of(neuron, params, {**options, "points": options["points"] + 1})
     other = build_module(tmp_path / "b", SPEC.replace("voltage**2 + J - 1", "voltage**2 + J - 1.5"), name="qif")
-    assert key != table_cache.key(other.QIF(), runtime._params(other.QIF()), options)
+    assert key != key_of(other.QIF(), runtime._params(other.QIF()), options)
+    assert key != key_of(neuron, params, options, simulator=table_cache.__file__)  # another simulator
 
 
 def test_memory_cache_is_bounded(build_module, tmp_path, monkeypatch):
