@@ -103,12 +103,10 @@ def spike_distance(condition):
     The one definition used by the step (surrogate gradients, spike times) and by
     the continuous-time reference's event detection.
     """
-    if isinstance(condition, (sp.StrictGreaterThan, sp.GreaterThan)):
-        high, low = condition.lhs, condition.rhs
-    elif isinstance(condition, (sp.StrictLessThan, sp.LessThan)):
-        high, low = condition.rhs, condition.lhs
-    else:
+    sides = _upper_and_lower(condition)
+    if sides is None:
         return None
+    high, low = sides
     negated = -low if low.is_Number else sp.Mul(-1, low, evaluate=False)
     return sp.Add(high, negated, evaluate=False)
 
@@ -119,14 +117,21 @@ def threshold_of(condition, states, changing=()):
     The threshold may read other states, except those in ``changing`` (the ones
     integrated during the step).  Returns None when the condition has another form.
     """
-    if isinstance(condition, (sp.StrictGreaterThan, sp.GreaterThan)):
-        lhs, rhs = condition.lhs, condition.rhs
-    elif isinstance(condition, (sp.StrictLessThan, sp.LessThan)):
-        lhs, rhs = condition.rhs, condition.lhs
-    else:
+    sides = _upper_and_lower(condition)
+    if sides is None:
         return None
+    lhs, rhs = sides
     if lhs in states and not rhs.has(lhs, *changing):
         return lhs, rhs
+    return None
+
+
+def _upper_and_lower(condition):
+    """``(a, b)`` for a condition ``a > b`` (or ``>=``, ``b < a``, ``b <= a``), else None."""
+    if isinstance(condition, (sp.StrictGreaterThan, sp.GreaterThan)):
+        return condition.lhs, condition.rhs
+    if isinstance(condition, (sp.StrictLessThan, sp.LessThan)):
+        return condition.rhs, condition.lhs
     return None
 
 
