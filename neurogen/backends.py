@@ -10,9 +10,9 @@ masked work only for the neurons in the mask, as nengo's neurons do
 
 import sympy as sp
 
-from .ir import Assign, Guarded, MaskedAssign, Output, Propagator, Spike, SpikeCount, Store, Update, temporary
+from .ir import LOCALS, Assign, Guarded, MaskedAssign, Output, Propagator, Spike, SpikeCount, Store, Update, temporary
 from .printers import numpy_printer, tensorflow_printer
-from .symbols import SPIKES
+from .symbols import DT, SPIKES
 
 #: spikes with no gradient: resets are not differentiated through the spike
 HELD = temporary("spikes_held")
@@ -21,7 +21,8 @@ HELD = temporary("spikes_held")
 def numpy_lines(program, model):
     """The NumPy ``step`` body."""
     printer = numpy_printer()
-    arrays = program.per_neuron(model)
+    # parameters may hold one value per neuron, so masked work indexes them too
+    arrays = program.per_neuron(model) | _parameter_locals(program, model)
     guarded = set()  # locals that hold values for the masked neurons only
 
     def masked(expr, mask):
@@ -100,6 +101,38 @@ def tensorflow_lines(program):
         else:  # pragma: no cover
             raise TypeError(f"no TensorFlow printing rule for {type(s).__name__}")
     return lines
+
+
+def _parameter_locals(program, model):
+    """The parameters and the locals computed from parameters (and ``dt``) alone."""
+    found, scalars = set(model.param_symbols), set(model.param_symbols) | {DT}
+    for s in program.statements:
+        if isinstance(s, LOCALS) and s.reads() <= scalars:
+            scalars.add(s.target)
+            if s.reads() & found:
+                found.add(s.target)
+    return found
+
+
+def masked_parameters(program, model):
+    """Names of the parameters that masked NumPy work reads (directly or through a
+    local): the NumPy ``step`` broadcasts them to one value per neuron, so that
+    ``tau_rc[spiked]`` works for scalar and per-neuron values alike."""
+    derived = _parameter_locals(program, model)
+    reads = {}
+    for s in program.statements:
+        if isinstance(s, LOCALS) and s.target in derived:
+            reads[s.target] = s.value.free_symbols & derived
+    used = set()
+    for s in program.statements:
+        if isinstance(s, (Guarded, MaskedAssign)):
+            used |= s.value.free_symbols & derived
+    while True:  # the parameters behind the masked locals
+        more = set().union(*(reads.get(x, set()) for x in used)) - used
+        if not more:
+            break
+        used |= more
+    return sorted(str(p) for p in model.param_symbols if p in used)
 
 
 def _matrix(rows, p):

@@ -13,7 +13,7 @@ import sympy as sp
 
 from . import __version__
 from .cache import cache_key, read_template
-from .backends import numpy_lines, tensorflow_lines
+from .backends import masked_parameters, numpy_lines, tensorflow_lines
 from .ir import Propagator, temporary
 from .printers import numpy_printer, tensorflow_printer
 from .spec import SURROGATES
@@ -85,6 +85,7 @@ def render(model, program, source, spec_path):
         doc=docstring(_class_doc(model), 4),
         params=model.parameters,
         step_params=[p.name for p in params],
+        masked_params=masked_parameters(program, model),
         states=states,
         state_inits=[(n, distribution_code(i)) for n, _, i in model.states],
         base=model.binds or "nengo.neurons.NeuronType",
@@ -175,7 +176,12 @@ def _max_dt(stability, printer):
     if not stability:
         return None
     terms = [printer.doprint(expr) for _, _, expr in stability]
-    return terms[0] if len(terms) == 1 else f"min({', '.join(terms)})"
+    if len(terms) == 1:
+        return terms[0]
+    nested = terms[-1]  # elementwise, for per-neuron parameters
+    for term in reversed(terms[:-1]):
+        nested = f"np.minimum({term}, {nested})"
+    return nested
 
 
 def _literal(options):

@@ -197,7 +197,10 @@ def rate_table(neuron_type, low, high, points, settle, duration, dt=0.001, top_r
     ``low`` and ``high`` are where the threshold search starts (it widens the range
     when the model does not start firing inside it) and the least top of the table,
     which extends upwards until it reaches ``top_rate`` where the model does.
+    A table is for one parameter set: per-neuron types tabulate each distinct set
+    (:func:`neurogen.parameters.groups`, :func:`per_neuron_tables`).
     """
+    _require_scalar(neuron_type)
     if hasattr(neuron_type, "max_dt"):  # simulate where the explicit updates are stable
         dt = min(dt, neuron_type.max_dt() / 2)
     options = dict(low=low, high=high, points=points, settle=settle, duration=duration, dt=dt)
@@ -332,11 +335,34 @@ def stacked_tables(tables, sizes):
     return threshold, high, values
 
 
+def _require_scalar(neuron_type):
+    from .parameters import distributions, per_neuron_values
+
+    varying = list(per_neuron_values(neuron_type)) + list(distributions(neuron_type))
+    if varying:
+        raise ValueError(
+            f"a rate table is for one parameter set, but {type(neuron_type).__name__}'s "
+            f"{', '.join(varying)} differ between neurons; use per_neuron_tables"
+        )
+
+
+def per_neuron_tables(neuron_type, n_neurons, options):
+    """One :class:`RateTable` per neuron: a table for each distinct parameter set."""
+    from .parameters import groups
+
+    tables = [None] * n_neurons
+    for scalar, idx in groups(neuron_type, n_neurons):
+        table = rate_table(scalar, **options)
+        for i in np.arange(n_neurons)[idx]:
+            tables[i] = table
+    return tables
+
+
 def check_dt(neuron_type, dt):
     """Raise a clear error when ``dt`` is beyond ``neuron_type``'s stable range."""
     from nengo.exceptions import BuildError
 
-    limit = neuron_type.max_dt()
+    limit = float(np.min(neuron_type.max_dt()))  # the strictest neuron's
     if dt > limit:
         raise BuildError(
             f"dt = {dt} s is too large for {neuron_type}: its explicit updates are "

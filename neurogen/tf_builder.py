@@ -9,9 +9,11 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import smart_cond
 from nengo.exceptions import BuildError
+from nengo_dl import compat
+from nengo_dl.builder import OpBuilder
 from nengo_dl.neuron_builders import SimNeuronsBuilder, TFNeuronBuilder
 
-from .runtime import rate_table, stacked_tables
+from .runtime import per_neuron_tables, stacked_tables
 from .tf_runtime import straight_through, surrogate_spikes, tf_table_rate
 
 __all__ = ["GeneratedBuilder", "SimNeuronsBuilder", "tf"]
@@ -46,13 +48,21 @@ class GeneratedBuilder(TFNeuronBuilder):
     parameters = ()
 
     def build_pre(self, signals, config):
-        super().build_pre(signals, config)
+        # (not TFNeuronBuilder's: its ``amplitude == 1`` test fails for arrays)
+        OpBuilder.build_pre(self, signals, config)
+        self.J_data = signals.combine([op.J for op in self.ops])
+        self.output_data = signals.combine([op.output for op in self.ops])
+        self.state_data = {
+            state: signals.combine([compat.neuron_state(op)[state] for op in self.ops])
+            for state in compat.neuron_state(self.ops[0])
+        }
         neurons = [op.neurons for op in self.ops]
         sizes = [op.J.shape[0] for op in self.ops]
         self.params = {
-            name: signals.op_constant(neurons, sizes, name, signals.dtype)
+            name: self.parameter_constant(neurons, sizes, name, signals.dtype)
             for name in self.parameters
         }
+        self.alpha = self.params.get("amplitude", 1) / signals.dt
         self.dtype = signals.dtype
         self.config = config
         # NengoDL calls build_pre again on the same builder when it rebuilds its
@@ -79,6 +89,23 @@ class GeneratedBuilder(TFNeuronBuilder):
             self.rate_mask = self._constant(is_rate, sizes, tf.bool)
         if not config.inference_only:
             self._build_rate(neurons, sizes, signals, _values(smoothing, sizes))
+
+    @staticmethod
+    def parameter_constant(neurons, sizes, name, dtype):
+        """Parameter ``name`` of a group: a scalar where all neurons share one value,
+        else one value per neuron (shape ``(1, n)``, broadcast over the minibatch);
+        each instance's value is a number or an array of one value per neuron."""
+        values = [getattr(n, name) for n in neurons]
+        for n, value, size in zip(neurons, values, sizes):
+            if np.ndim(value) not in (0, 1) or np.size(value) not in (1, size):
+                raise BuildError(
+                    f"{type(n).__name__}.{name} has shape {np.shape(value)}, but its "
+                    f"ensemble has {size} neurons (build it with nengo's builder, which "
+                    "samples distributions)")
+        if all(np.ndim(v) == 0 for v in values) and all(v == values[0] for v in values):
+            return tf.constant(values[0], dtype)
+        per_neuron = np.concatenate([np.broadcast_to(np.asarray(v, float), (k,)) for v, k in zip(values, sizes)])
+        return tf.constant(per_neuron.reshape(1, -1), dtype)
 
     def _constant(self, values, sizes, dtype=None):
         """One value per instance -> a constant: scalar if all equal, else per neuron."""
@@ -127,11 +154,12 @@ class GeneratedBuilder(TFNeuronBuilder):
         self.rate_table = None
         threshold = None
         if options is not None:
-            tables = [rate_table(n, **options) for n in neurons]
+            tables = [per_neuron_tables(n, k, options) for n, k in zip(neurons, sizes)]
+            tables = [t for per_op in tables for t in per_op]  # one per neuron
             if all(t is tables[0] for t in tables):  # one shared table (the usual case)
                 arrays = (tables[0].threshold, tables[0].high, tables[0].values)
             else:
-                arrays = stacked_tables(tables, sizes)
+                arrays = stacked_tables(tables, [1] * len(tables))
             self.rate_table = [tf.constant(a, signals.dtype) for a in arrays]
             threshold = self.rate_table[0]
         elif np.any(np.asarray(smoothing) > 0):
