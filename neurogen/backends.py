@@ -64,10 +64,11 @@ def numpy_lines(program, model):
     return lines
 
 
-def tensorflow_lines(program):
+def tensorflow_lines(program, model=None):
     """The NengoDL ``step`` body: every statement rebinds a tensor."""
     printer = tensorflow_printer()
     p = printer.doprint
+    guard = _guard(program, model)
     lines, held = [], False
     for s in program.statements:
         if s.comment:
@@ -75,7 +76,7 @@ def tensorflow_lines(program):
         if isinstance(s, (Assign, Store)):
             lines.append(f"{s.target} = {p(s.value)}")
         elif isinstance(s, Guarded):  # computed for all neurons, selected by the masked writes
-            lines.append(f"{s.target} = {printer._branch(s.value)}")
+            lines.append(f"{s.target} = {printer._branch(guard(s.value))}")
         elif isinstance(s, Update):
             lines.append(f"{s.target} {s.op}= {p(s.value)}")
         elif isinstance(s, Spike):
@@ -94,13 +95,30 @@ def tensorflow_lines(program):
                     lines.append(f"{HELD} = tf.stop_gradient(spikes)")
                     held = True
                 value = value.xreplace({SPIKES: HELD})
-            select = sp.Piecewise((value, s.mask), (s.target, True), evaluate=False)
+            select = sp.Piecewise((guard(value), s.mask), (s.target, True), evaluate=False)
             lines.append(f"{s.target} = {p(select)}")
         elif isinstance(s, Propagator):
             lines.append(f"{s.phi}, {s.gamma} = self.propagator({_matrix(s.matrix, p)}, {p(s.h)})")
         else:  # pragma: no cover
             raise TypeError(f"no TensorFlow printing rule for {type(s).__name__}")
     return lines
+
+
+def _guard(program, model):
+    """Masked values are computed for all neurons in TensorFlow, and may be
+    non-finite where the mask drops them (``log1p`` of a negative); their gradient
+    there is ``0 * nan``.  Parameters (and locals computed from them), which may be
+    trained, are read there through ``self.guarded(x, J)``: per neuron, with the
+    non-finite gradients of the dropped neurons set to their true value, 0."""
+    if model is None:
+        return lambda expr: expr
+    names = _parameter_locals(program, model)
+
+    def guard(expr):
+        swap = {x: sp.Symbol(f"self.guarded({x}, J)", real=True) for x in expr.free_symbols & names}
+        with sp.evaluate(False):
+            return expr.xreplace(swap)
+    return guard
 
 
 def _parameter_locals(program, model):

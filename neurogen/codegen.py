@@ -91,7 +91,7 @@ def render(model, program, source, spec_path):
         base=model.binds or "nengo.neurons.NeuronType",
         imports=sorted({c.rsplit(".", 1)[0] for c in model.bound_classes} - {"nengo"}),
         numpy_step=numpy_lines(program, model),
-        tf_step=tensorflow_lines(program),
+        tf_step=tensorflow_lines(program, model),
         rate_params=sorted(str(s) for s in rate.free_symbols if str(s) != "J") if rate is not None else [],
         numpy_rate=numpy_printer_.doprint(rate) if rate is not None else None,
         rate_table_options=_literal(model.rate_table),

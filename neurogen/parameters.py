@@ -18,9 +18,9 @@ import nengo
 from nengo.builder import Builder
 from nengo.dists import Distribution
 from nengo.exceptions import ValidationError
-from nengo.params import NumberParam
+from nengo.params import NumberParam, Parameter
 
-__all__ = ["PerNeuronParam", "PerNeuron", "groups", "grouped", "grouped_rates", "concrete"]
+__all__ = ["PerNeuronParam", "TrainableParam", "PerNeuron", "groups", "grouped", "grouped_rates", "concrete"]
 
 
 class PerNeuronParam(NumberParam):
@@ -82,9 +82,30 @@ def with_values(neuron_type, **values):
     return copy
 
 
+class TrainableParam(Parameter):
+    """Names of the parameters that NengoDL trains (a tuple; see :mod:`neurogen.trainable`)."""
+
+    equatable = True
+
+    def coerce(self, instance, value):  # pylint: disable=arguments-renamed
+        value = (value,) if isinstance(value, str) else tuple(value or ())
+        names = _param_names(instance)
+        unknown = [v for v in value if v not in names]
+        if unknown:
+            raise ValidationError(
+                f"cannot train {', '.join(map(repr, unknown))}: not a parameter of "
+                f"{type(instance).__name__} (its parameters: {', '.join(names)})",
+                attr=self.name, obj=instance)
+        return super().coerce(instance, tuple(dict.fromkeys(value)))
+
+
 class PerNeuron:
     """Mixin of the generated types: per-neuron ``gain_bias`` / ``max_rates_intercepts``
     (one call per distinct parameter set) on top of the base class's scalar ones."""
+
+    def builder_parameters(self):
+        """Names of the parameters (one value per neuron, or shared)."""
+        return _param_names(self)
 
     def gain_bias(self, max_rates, intercepts):
         if per_neuron_values(self) or distributions(self):
@@ -225,14 +246,20 @@ def build_ensemble(model, ens, *args, **kwargs):
         return _NENGO_BUILD_ENSEMBLE(model, ens, *args, **kwargs)
     rng = np.random.RandomState((model.seeds[ens] + SEED_OFFSET) % 2**32)
     built = concrete(neuron_type, ens.n_neurons, rng)
-    if built is neuron_type:
-        return _NENGO_BUILD_ENSEMBLE(model, ens, *args, **kwargs)
-    _remember(neuron_type, built, ens.n_neurons)
+    if built is not neuron_type:
+        _remember(neuron_type, built, ens.n_neurons)
     ens.neuron_type = built
     try:
-        return _NENGO_BUILD_ENSEMBLE(model, ens, *args, **kwargs)
+        result = _NENGO_BUILD_ENSEMBLE(model, ens, *args, **kwargs)
     finally:
         ens.neuron_type = neuron_type
+    if getattr(built, "trainable", ()):
+        from .trainable import add_signals
+
+        out = model.sig[ens.neurons]["out"]
+        op = next(op for op in reversed(model.operators) if getattr(op, "output", None) is out)
+        add_signals(model, ens, built, op)
+    return result
 
 
 _NENGO_BUILD_ENSEMBLE = Builder.builders[nengo.Ensemble]

@@ -14,6 +14,7 @@ from nengo_dl.builder import OpBuilder
 from nengo_dl.neuron_builders import SimNeuronsBuilder, TFNeuronBuilder
 
 from .runtime import per_neuron_tables, stacked_tables
+from .trainable import bounds, from_raw, mark_signals
 from .tf_runtime import straight_through, surrogate_spikes, tf_table_rate
 
 __all__ = ["GeneratedBuilder", "SimNeuronsBuilder", "tf"]
@@ -62,6 +63,7 @@ class GeneratedBuilder(TFNeuronBuilder):
             name: self.parameter_constant(neurons, sizes, name, signals.dtype)
             for name in self.parameters
         }
+        self._build_trainable(signals, config, neurons, sizes)
         self.alpha = self.params.get("amplitude", 1) / signals.dt
         self.dtype = signals.dtype
         self.config = config
@@ -89,6 +91,46 @@ class GeneratedBuilder(TFNeuronBuilder):
             self.rate_mask = self._constant(is_rate, sizes, tf.bool)
         if not config.inference_only:
             self._build_rate(neurons, sizes, signals, _values(smoothing, sizes))
+
+    def _build_trainable(self, signals, config, neurons, sizes):
+        """Parameters read from signals (see :mod:`neurogen.trainable`), for groups
+        where some instance trains some parameter."""
+        self.trainable = {}
+        trained = {name for n in neurons for name in getattr(n, "trainable", ())}
+        if not trained:
+            return
+        if any(not hasattr(op, "parameter_signals") for op in self.ops):
+            raise BuildError(
+                f"{self.neuron_type.__name__}: trainable parameters need the ensemble "
+                "built by nengo's ensemble builder (neurogen adds their signals there)")
+        if not config.inference_only and self.neuron_type.rate_table_options is not None:
+            if any(getattr(n, "training", "rate") == "rate" and getattr(n, "trainable", ()) for n in neurons):
+                raise BuildError(
+                    f"{self.neuron_type.__name__}'s rate is a simulated table, which does not "
+                    "follow its parameters: train them with training='surrogate'")
+        for name in sorted(trained):
+            data = signals.combine([op.parameter_signals[name] for op in self.ops])
+            learn = [name in getattr(n, "trainable", ()) for n in neurons]
+            mask = None if all(learn) else self._constant(learn, sizes, tf.bool)
+            self.trainable[name] = (data, bounds(neurons[0], name), mask)
+
+    def guarded(self, value, like):
+        """``value`` (a parameter, read where a mask drops some neurons) per neuron,
+        with non-finite gradients set to 0 (see ``neurogen.backends``); unchanged
+        where no parameter is trained."""
+        if not self.trainable:
+            return value
+        return _finite_gradient(value + tf.zeros_like(like))
+
+    def read_parameters(self, signals):
+        """``self.params`` with the trainable parameters' live values: called at
+        each step (the variables change during training)."""
+        for name, (data, (low, high), mask) in self.trainable.items():
+            raw = tf.reshape(signals.gather(data), (1, -1))
+            value = from_raw(raw, low, high, ops=tf.math)
+            if mask is not None:  # trained by some instances only
+                value = tf.where(mask, value, tf.stop_gradient(value))
+            self.params[name] = value
 
     @staticmethod
     def parameter_constant(neurons, sizes, name, dtype):
@@ -121,6 +163,7 @@ class GeneratedBuilder(TFNeuronBuilder):
         """NengoDL's step, except where the group mixes ``"rate"`` and ``"surrogate"``
         training: there, while training, the rate neurons output their rate and hold
         their states, and the others run the (surrogate-gradient) step."""
+        self.read_parameters(signals)
         if self.rate_mask is None:
             return super().build_step(signals, **step_kwargs)
         J = signals.gather(self.J_data)
@@ -251,3 +294,31 @@ class GeneratedBuilder(TFNeuronBuilder):
         for bound in cls.bound_classes:
             if override or bound not in impl:
                 impl[bound] = cls
+
+
+@tf.custom_gradient
+def _finite_gradient(x):
+    """Identity; its gradient replaces non-finite values by 0."""
+    def grad(dy):
+        return tf.where(tf.math.is_finite(dy), dy, tf.zeros_like(dy))
+    return tf.identity(x), grad
+
+
+def _install_mark_signals():
+    """NengoDL marks trainable signals in ``TensorGraph.mark_signals``; mark the
+    neuron parameters' signals right after (once per process)."""
+    from nengo_dl.tensor_graph import TensorGraph
+
+    original = TensorGraph.mark_signals
+    if getattr(original, "neurogen", False):
+        return
+
+    def marked(self):
+        original(self)
+        mark_signals(self)
+
+    marked.neurogen = True
+    TensorGraph.mark_signals = marked
+
+
+_install_mark_signals()
