@@ -17,7 +17,13 @@ firing rate) and plots spiking accuracy against presentation time (``--plot``).
 Data: scikit-learn's bundled 8x8 digits (offline), or ``--mnist PATH.npz`` with keys
 x_train, y_train, x_test, y_test.  Seeds are fixed (NumPy, TensorFlow, nengo).
 
+With ``--trainable tau_rc`` (any parameter names, comma-separated) it compares, in
+surrogate training, LIF and AdaptiveLIF with fixed parameters against the same types
+with those parameters trained per neuron by ``sim.fit`` (``trainable=...``), and
+prints the learned values' range (``neurogen.learned_parameters``).
+
     python examples/spiking_digits.py [--quick] [--epochs N] [--steps N] [--plot PATH]
+                                      [--trainable NAME[,NAME...]]
 """
 
 import argparse
@@ -41,6 +47,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import generated  # noqa: E402, F401  (registers the NengoDL builders)
+import neurogen  # noqa: E402
 from generated.adaptive_lif import AdaptiveLIF  # noqa: E402
 from generated.alif_threshold import ALIFThreshold  # noqa: E402
 from generated.izhikevich import Izhikevich  # noqa: E402
@@ -65,6 +72,15 @@ RUNS = [
     ("ALIFThreshold", ALIFThreshold(), 200),
     ("LIF", LIF(training="surrogate"), 400),  # few steps: more spikes per step
 ]
+
+
+def trainable_runs(names):
+    """Fixed vs trained parameters ``names``, surrogate training, LIF and AdaptiveLIF."""
+    runs = []
+    for label, cls in (("LIF", LIF), ("AdaptiveLIF", AdaptiveLIF)):
+        runs.append((label, cls(training="surrogate"), 400))
+        runs.append((label, cls(training="surrogate", trainable=names), 400))
+    return runs
 
 
 def load_data(mnist=None):
@@ -105,6 +121,7 @@ def build_network(neuron_type, max_rate, n_in):
         init = tf.keras.initializers.GlorotUniform
         x = nengo_dl.Layer(tf.keras.layers.Dense(N_HIDDEN, kernel_initializer=init(SEED)))(inp)
         x = nengo_dl.Layer(neuron_type)(x)
+        hidden = x.ensemble
         # dividing by max_rate brings the spike trains (1/dt per spike) to ~[0, 1]
         out = nengo_dl.Layer(tf.keras.layers.Dense(10, kernel_initializer=init(SEED + 1)))(
             x, transform=1 / max_rate
@@ -115,7 +132,7 @@ def build_network(neuron_type, max_rate, n_in):
         probes = dict(
             out=nengo.Probe(out), filtered=nengo.Probe(out, synapse=SYNAPSE), rate=nengo.Probe(rate)
         )
-    return net, inp, probes
+    return net, inp, probes, hidden
 
 
 def last_step_loss(y_true, y_pred):
@@ -134,7 +151,7 @@ def run(label, neuron_type, max_rate, data, epochs, steps):
     x_tr, y_tr, x_te, y_te = data
     np.random.seed(SEED)
     tf.random.set_seed(SEED)
-    net, inp, probes = build_network(neuron_type, max_rate, x_tr.shape[1])
+    net, inp, probes, hidden = build_network(neuron_type, max_rate, x_tr.shape[1])
     surrogate = neuron_type.training == "surrogate"
     # rate mode: one timestep per example; surrogate: unroll SURROGATE_STEPS (BPTT)
     t_train = SURROGATE_STEPS if surrogate else 1
@@ -163,10 +180,13 @@ def run(label, neuron_type, max_rate, data, epochs, steps):
         predicted = np.argmax(probed[probes["filtered"]], axis=-1)  # (images, steps)
         spike_acc = np.mean(predicted == y_te[:, None], axis=0)
         mean_rate = float(np.mean(probed[probes["rate"]]))
+        learned = {name: neurogen.learned_parameters(sim, hidden)[name] for name in neuron_type.trainable}
 
     mode = f"surrogate, T={t_train}" if surrogate else "rate"
+    if neuron_type.trainable:
+        mode += ", trained " + "+".join(neuron_type.trainable)
     return dict(label=label, mode=mode, rate_acc=rate_acc, spike_acc=spike_acc,
-                train_time=train_time, mean_rate=mean_rate)
+                train_time=train_time, mean_rate=mean_rate, learned=learned)
 
 
 def main(argv=None):
@@ -178,6 +198,8 @@ def main(argv=None):
     parser.add_argument("--plot", default="spiking_digits.png", help="output PNG")
     parser.add_argument("--mnist", default=None, metavar="PATH.npz", help="local MNIST npz")
     parser.add_argument("--seed", type=int, default=SEED, help="seed of the split, weights, nengo")
+    parser.add_argument("--trainable", default=None, metavar="NAMES",
+                        help="compare fixed vs trained neuron parameters (e.g. tau_rc)")
     args = parser.parse_args(argv)
     SEED = args.seed
     epochs = args.epochs or (4 if args.quick else 20)
@@ -189,15 +211,19 @@ def main(argv=None):
           f"{epochs} epochs, {steps} presentation steps (dt = 1 ms), seed {SEED}")
 
     results = []
-    for label, neuron_type, max_rate in RUNS:
+    runs = trainable_runs(tuple(args.trainable.split(","))) if args.trainable else RUNS
+    for label, neuron_type, max_rate in runs:
         results.append(run(label, neuron_type, max_rate, data, epochs, steps))
         r = results[-1]
         print(f"  {r['label']} ({r['mode']}): done in {r['train_time']:.1f} s", flush=True)
+        for name, values in r["learned"].items():
+            print(f"    learned {name}: {values.min():.4g} to {values.max():.4g} "
+                  f"(mean {values.mean():.4g}; initial {getattr(neuron_type, name)})")
 
-    header = f"{'neuron type':14} {'training':22} {'rate acc':>8} {'spiking acc':>11} {'train time':>10} {'mean rate':>9}"
+    header = f"{'neuron type':14} {'training':36} {'rate acc':>8} {'spiking acc':>11} {'train time':>10} {'mean rate':>9}"
     print(f"\n{header}\n{'-' * len(header)}")
     for r in results:
-        print(f"{r['label']:14} {r['mode']:22} {r['rate_acc']:8.1%} {r['spike_acc'][-1]:11.1%} "
+        print(f"{r['label']:14} {r['mode']:36} {r['rate_acc']:8.1%} {r['spike_acc'][-1]:11.1%} "
               f"{r['train_time']:9.1f}s {r['mean_rate']:7.1f}Hz")
     print(f"(spiking acc: {steps} steps, output filtered with tau = {SYNAPSE} s; rate acc of "
           f"the surrogate run: its training-mode spiking network over {SURROGATE_STEPS} steps)")
