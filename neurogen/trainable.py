@@ -131,8 +131,10 @@ def freeze_parameters(sim, net):
     """Write the live parameters of every generated-type ensemble of ``net`` into its
     neuron type (a new instance per ensemble, per-neuron arrays), so that
     ``nengo.Simulator(net)`` runs the values NengoDL trained."""
-    from .parameters import PerNeuron, with_values
-
     for ens in net.all_ensembles:
-        if isinstance(ens.neuron_type, PerNeuron):
-            ens.neuron_type = with_values(ens.neuron_type, **learned_parameters(sim, ens))
+        if hasattr(ens.neuron_type, "builder_parameters"):  # a generated type
+            state = ens.neuron_type.__getstate__()  # (as parameters.with_values)
+            state.update(learned_parameters(sim, ens))
+            frozen = type(ens.neuron_type).__new__(type(ens.neuron_type))
+            frozen.__setstate__(state)
+            ens.neuron_type = frozen
