@@ -67,12 +67,14 @@ def test_lif_array_is_separate_scalar_lifs():
                         [LIF(tau_rc=t, tau_ref=r) for t, r in zip(TAU, tau_ref)], nengo.Simulator)
 
 
+@pytest.mark.slow
 def test_tabulated_rates_per_parameter_set():
     """ExpIF's rates are a simulated table: one table per distinct parameter set."""
     tau_m = np.array([0.01, 0.02, 0.01, 0.03])
     _assert_as_separate(ExpIF(tau_m=tau_m), [ExpIF(tau_m=t) for t in tau_m], nengo.Simulator)
 
 
+@pytest.mark.slow
 def test_bound_type_per_neuron():
     """Generated AdaptiveLIF (bound to nengo.AdaptiveLIF, tabulated) per neuron."""
     inc_n = np.array([0.01, 0.05, 0.01])

@@ -109,6 +109,7 @@ def _fit(sim, inp, probe, lr, epochs=3, steps=4):
             epochs=epochs, verbose=0)
 
 
+@pytest.mark.slow
 def test_mixed_group_trains_each_ensembles_own_parameters():
     """Ensembles training tau_rc, tau_ref (and one switched off with NengoDL's
     config) share one operator group; each changes only what it trains."""
@@ -129,6 +130,7 @@ def test_mixed_group_trains_each_ensembles_own_parameters():
     np.testing.assert_allclose(before[a]["tau_rc"], TAU, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_bounds_hold_after_aggressive_training():
     """Adam with learning rate 100 on the raw values (rate training, pushing the
     rates up): softplus saturates, and the parameters stay inside their (open or
@@ -145,6 +147,7 @@ def test_bounds_hold_after_aggressive_training():
     assert not np.allclose(values["tau_rc"], TAU)
 
 
+@pytest.mark.slow
 def test_freeze_round_trip_and_saved_params(tmp_path):
     """Trained in NengoDL (surrogate BPTT), frozen into the network: nengo core
     reproduces NengoDL's spikes; save_params / load_params keep the parameters."""
@@ -168,6 +171,8 @@ def test_freeze_round_trip_and_saved_params(tmp_path):
     np.testing.assert_array_equal(sim_core.data[spikes], dl_spikes)
 
     net2, _, (ens2,), _, _ = _network(LIF(tau_rc=TAU, trainable="tau_rc", training="surrogate"))
+    with net2:
+        nengo_dl.configure_settings(dtype="float64")
     with nengo_dl.Simulator(net2, minibatch_size=4, progress_bar=False) as sim2:
         sim2.load_params(str(tmp_path / "params"))
         np.testing.assert_allclose(neurogen.learned_parameters(sim2, ens2)["tau_rc"], learned["tau_rc"], rtol=1e-12)
