@@ -189,7 +189,7 @@ def _spike_rule(model, spike, names, scope):
     """[spike]: condition or count, resets, clamps, refractoriness, output."""
     path, params, states = names.path, names.params, names.states
     if spike.condition is not None:
-        model.spike_condition = names.parse(spike.condition, scope, boolean=True)
+        model.spike_condition = names.parse(spike.condition, {**scope, "dt": DT}, boolean=True)
     else:
         model.spike_count = names.parse(spike.count, scope)
     model.resets = names.updates(spike.reset, {**scope, "spikes": SPIKES, "dt": DT}, "[spike] reset")
