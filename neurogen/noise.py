@@ -73,23 +73,35 @@ def increment(update, g, method, group_size, h):
 def extract_draws(statements):
     """Replace each ``rand()`` / ``randn()`` by a ``_``-temporary, drawn by a
     :class:`~neurogen.ir.Draw` just before the first statement that reads it (a
-    draw read by several statements, such as RK4's stages, is drawn once)."""
-    out, names = [], {}
-    for s in statements:
-        exprs = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if isinstance(getattr(s, f.name), sp.Basic)}
-        found = []
-        for value in exprs.values():
-            found += [d for d in sp.preorder_traversal(value) if isinstance(d, RandomDraw) and d not in found]
-        if not found:
+    draw read by several statements, such as RK4's stages, is drawn once).  A
+    statement holding a body of statements (a loop) gets its draws inside the
+    body, so they are drawn anew on each pass."""
+    names = {}
+
+    def extract(items):
+        out = []
+        for s in items:
+            fields = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
+            bodies = {k: type(v)(extract(v)) for k, v in fields.items() if _is_body(v)}
+            exprs = {k: v for k, v in fields.items() if isinstance(v, sp.Basic)}
+            found = []
+            for value in exprs.values():
+                found += [d for d in sp.preorder_traversal(value) if isinstance(d, RandomDraw) and d not in found]
+            for d in found:
+                if d not in names:
+                    names[d] = temporary(f"{type(d).__name__}{len(names)}")
+                    out.append(Draw(names[d], d.kind))
+            if found or bodies:
+                with sp.evaluate(False):
+                    s = dataclasses.replace(s, **{k: v.xreplace(names) for k, v in exprs.items()}, **bodies)
             out.append(s)
-            continue
-        for d in found:
-            if d not in names:
-                names[d] = temporary(f"{type(d).__name__}{len(names)}")
-                out.append(Draw(names[d], d.kind))
-        with sp.evaluate(False):
-            out.append(dataclasses.replace(s, **{k: v.xreplace(names) for k, v in exprs.items()}))
-    return out
+        return out
+
+    return extract(statements)
+
+
+def _is_body(value):
+    return isinstance(value, (tuple, list)) and value and all(dataclasses.is_dataclass(v) for v in value)
 
 
 def is_stochastic(program):

@@ -223,11 +223,15 @@ class GeneratedBuilder(TFNeuronBuilder):
         if len(steps) != 1:
             raise BuildError(f"{self.neuron_type.__name__}: cannot find the simulator's step counter")
         self.step_data, self.signals = signals[steps[0]], signals
+        self.calls = [0] * max(self.draws, 1)
 
     def seed(self, index):
-        """The stateless seed of draw ``index`` at this step: (op seed, step)."""
+        """The stateless seed of draw ``index`` at this step: (op seed, step), the op
+        seed shifted by how often the draw was built before (a sub-step loop run in
+        Python, NengoDL's unrolled steps), so that each pass draws new numbers."""
         step = tf.cast(tf.reshape(self.signals.gather(self.step_data), ()), tf.int64)
-        return tf.stack([self.op_seeds[index], step])
+        calls, self.calls[index] = self.calls[index], self.calls[index] + 1
+        return tf.stack([self.op_seeds[index] + calls, step])
 
     def rand(self, index, like):
         """Uniform numbers on [0, 1), one per element of ``like`` (stateless)."""

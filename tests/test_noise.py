@@ -246,3 +246,25 @@ def test_surrogate_training_flows_through_noise(name):
             after = sim.data[conn].weights
     assert np.all(np.isfinite(history.history["loss"]))
     assert not np.array_equal(before, after)
+
+
+def test_draws_in_a_loop_body_stay_in_the_body():
+    """A statement with a body (sub-step loop) draws inside it: anew on each pass."""
+    from dataclasses import dataclass
+
+    from neurogen.ir import Assign
+    from neurogen.symbolic import rand
+
+    @dataclass(frozen=True)
+    class Loop:
+        n: int
+        body: tuple
+        comment: str = ""
+
+    x, y = sp.symbols("x y", real=True)
+    r = rand(sp.Dummy())
+    out = noise.extract_draws([Assign(y, r), Loop(4, (Assign(x, sp.Add(x, rand(sp.Dummy()), evaluate=False)),))])
+    assert isinstance(out[0], Draw) and isinstance(out[1], Assign) and isinstance(out[2], Loop)
+    body = out[2].body
+    assert isinstance(body, tuple) and isinstance(body[0], Draw) and body[0].target != out[0].target
+    assert body[1].value.has(body[0].target) and not body[1].value.has(noise.RandomDraw)
