@@ -268,3 +268,10 @@ def test_draws_in_a_loop_body_stay_in_the_body():
     body = out[2].body
     assert isinstance(body, tuple) and isinstance(body[0], Draw) and body[0].target != out[0].target
     assert body[1].value.has(body[0].target) and not body[1].value.has(noise.RandomDraw)
+
+
+def test_plot_draws_a_stochastic_spec(tmp_path):
+    from neurogen.plot import plot_spec
+
+    plot_spec(REPO / "specs" / "escape_noise_lif.toml", tmp_path / "x.svg", duration=0.1, dt=1e-3, currents=np.linspace(0, 3, 8))
+    assert (tmp_path / "x.svg").stat().st_size > 1000
