@@ -11,6 +11,12 @@ measured figure and PASS / FAIL / N/A (does not apply) / SKIP (left out by ``--q
 * ``convergence-order``: the order at which the state error at a fixed time shrinks
   as ``dt`` halves, against the order the chosen methods promise.
 
+A stochastic model (its ``step`` takes an ``rng``) gets statistical checks instead,
+named as such in the report: ``rate-statistics`` (mean rates of nengo and NengoDL,
+same seed, different random numbers, z-test per current) and ``noise-variance``
+(per ODE with white noise ``xi``: the variance one step adds vs Euler-Maruyama on
+the spec's SDE at ``dt / 64``); the deterministic references do not apply.
+
 The step and the input currents come from the model (:mod:`neurogen.defaults`).
 """
 
