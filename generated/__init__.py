@@ -5,16 +5,21 @@ from . import adaptive_lif
 from . import adaptive_lif_rate
 from . import adex
 from . import alif_threshold
+from . import cuba_lif
+from . import escape_noise_lif
 from . import exp_if
 from . import fast_lif
 from . import izhikevich
 from . import lif
 from . import lif_rate
+from . import mat2
+from . import noisy_lif
 from . import qif
 from . import rectified_linear
+from . import resonate_and_fire
 from . import sigmoid
 from . import soft_lif_rate
 from . import spiking_rectified_linear
 from . import tanh
 
-__all__ = ['adaptive_lif', 'adaptive_lif_rate', 'adex', 'alif_threshold', 'exp_if', 'fast_lif', 'izhikevich', 'lif', 'lif_rate', 'qif', 'rectified_linear', 'sigmoid', 'soft_lif_rate', 'spiking_rectified_linear', 'tanh']
+__all__ = ['adaptive_lif', 'adaptive_lif_rate', 'adex', 'alif_threshold', 'cuba_lif', 'escape_noise_lif', 'exp_if', 'fast_lif', 'izhikevich', 'lif', 'lif_rate', 'mat2', 'noisy_lif', 'qif', 'rectified_linear', 'resonate_and_fire', 'sigmoid', 'soft_lif_rate', 'spiking_rectified_linear', 'tanh']

@@ -10,7 +10,7 @@ masked work only for the neurons in the mask, as nengo's neurons do
 
 import sympy as sp
 
-from .ir import LOCALS, Assign, Guarded, MaskedAssign, Output, Propagator, Spike, SpikeCount, Store, Update, temporary
+from .ir import LOCALS, Assign, Draw, Guarded, MaskedAssign, Output, Propagator, Spike, SpikeCount, Store, Update, temporary
 from .printers import numpy_printer, tensorflow_printer
 from .symbols import DT, SPIKES
 
@@ -59,6 +59,9 @@ def numpy_lines(program, model):
             lines.append(f"{s.target}[{s.mask}] = {masked(s.value, s.mask)}")
         elif isinstance(s, Propagator):
             lines.append(f"{s.phi}, {s.gamma} = linear_propagator({_matrix(s.matrix, p)}, {p(s.h)})")
+        elif isinstance(s, Draw):  # from the ensemble's rng, which nengo passes to step
+            draw = "rng.uniform(size=J.shape)" if s.kind == "uniform" else "rng.standard_normal(J.shape)"
+            lines.append(f"{s.target} = {draw}")
         else:  # pragma: no cover - a new statement kind needs a printing rule
             raise TypeError(f"no NumPy printing rule for {type(s).__name__}")
     return lines
@@ -69,7 +72,7 @@ def tensorflow_lines(program, model=None):
     printer = tensorflow_printer()
     p = printer.doprint
     guard = _guard(program, model)
-    lines, held = [], False
+    lines, held, draws = [], False, 0
     for s in program.statements:
         if s.comment:
             lines.append(f"# {s.comment}")
@@ -99,6 +102,9 @@ def tensorflow_lines(program, model=None):
             lines.append(f"{s.target} = {p(select)}")
         elif isinstance(s, Propagator):
             lines.append(f"{s.phi}, {s.gamma} = self.propagator({_matrix(s.matrix, p)}, {p(s.h)})")
+        elif isinstance(s, Draw):  # stateless: seeded by the simulator's seed and step
+            lines.append(f"{s.target} = self.{'rand' if s.kind == 'uniform' else 'randn'}({draws}, J)")
+            draws += 1
         else:  # pragma: no cover
             raise TypeError(f"no TensorFlow printing rule for {type(s).__name__}")
     return lines

@@ -14,7 +14,7 @@ import sympy as sp
 from . import __version__
 from .cache import cache_key, read_template
 from .backends import masked_parameters, numpy_lines, tensorflow_lines
-from .ir import Propagator, temporary
+from .ir import Draw, Propagator, temporary
 from .printers import numpy_printer, tensorflow_printer
 from .spec import SURROGATES
 from .symbolic import evaluated
@@ -109,6 +109,7 @@ def render(model, program, source, spec_path):
         stability_params=sorted({str(x) for _, _, e in program.stability for x in e.free_symbols}),
         rates_kind=rates_kind(model),
         uses_propagator=any(isinstance(s, Propagator) for s in program.statements),
+        draws=sum(isinstance(s, Draw) for s in program.statements),
     )
     return _environment().get_template("module.py.j2").render(**context)
 

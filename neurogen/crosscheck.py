@@ -83,3 +83,55 @@ def _per_neuron(values):
             return super().sample(n, d, rng) if n == len(values) else np.full(n, values[0])
 
     return PerNeuron(values)
+
+
+def rate_statistics(module, currents, n, duration, dt, seed=0):
+    """Mean rate per current and its standard error over ``n`` neurons, in nengo's
+    simulator (NumPy ``step``) and in NengoDL (float64), both seeded with ``seed``.
+    Returns ``(numpy_mean, numpy_se, dl_mean, dl_se)``, arrays over ``currents``."""
+    import nengo
+    import nengo_dl
+
+    J = np.repeat(np.asarray(currents, dtype=float), n)
+    with nengo.Network(seed=seed) as net:
+        nengo_dl.configure_settings(dtype="float64")
+        stim = nengo.Node(J)
+        ens = nengo.Ensemble(J.size, 1, neuron_type=module.NEURON_TYPE(), gain=np.ones(J.size), bias=np.zeros(J.size))
+        nengo.Connection(stim, ens.neurons, synapse=None)
+        probe = nengo.Probe(ens.neurons, "output")
+    steps = int(round(duration / dt))
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with nengo.Simulator(net, dt=dt, seed=seed, progress_bar=False) as sim:
+            sim.run_steps(steps)
+            results.append(sim.data[probe])
+        with nengo_dl.Simulator(net, dt=dt, seed=seed, progress_bar=False) as dl:
+            dl.run_steps(steps)
+            results.append(dl.data[probe])
+    out = []
+    for data in results:
+        rates = (data.sum(axis=0) * dt / duration).reshape(len(currents), n)
+        out += [rates.mean(axis=1), rates.std(axis=1, ddof=1) / np.sqrt(n)]
+    return tuple(out)
+
+
+def one_step_variance(neuron, model, state0, J, x, n, dt, seed=0):
+    """Variance of state ``x`` after one NumPy step from ``state0`` at input ``J``,
+    over ``n`` neurons (independent draws)."""
+    state = {k: np.full(n, float(v)) for k, v in state0.items()}
+    state["rng"] = np.random.RandomState(seed)
+    neuron.step(dt, np.full(n, float(J)), np.zeros(n), **state)
+    return float(np.var(state[x], ddof=1))
+
+
+def sde_variance(drift, diffusion, state0, J, x, n, dt, substeps=64, seed=1):
+    """Reference: variance of ``x`` after ``dt`` by Euler-Maruyama at ``dt / substeps``
+    on the spec's SDE ``dx = drift dt + diffusion dW`` (other states held)."""
+    rng = np.random.RandomState(seed)
+    values = {k: np.full(n, float(v)) for k, v in state0.items()}
+    h = dt / substeps
+    for _ in range(substeps):
+        f, g = drift(values, J), diffusion(values, J)
+        values[x] = values[x] + f * h + g * np.sqrt(h) * rng.standard_normal(n)
+    return float(np.var(values[x], ddof=1))

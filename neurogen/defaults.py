@@ -73,6 +73,8 @@ def run(neuron, model, J, dt, duration, state0=None, settle=0.0):
     J = np.asarray(J, dtype=float)
     state0 = initial_state(model) if state0 is None else state0
     state = {k: np.full(J.size, float(v)) for k, v in state0.items()}
+    if is_stochastic(neuron):  # a fixed seed: the same draws at every call
+        state["rng"] = np.random.RandomState(0)
     output = np.zeros(J.size)
     counts = np.zeros(J.size)
     with np.errstate(all="ignore"):
@@ -80,6 +82,7 @@ def run(neuron, model, J, dt, duration, state0=None, settle=0.0):
             neuron.step(dt, J, output, **state)
             if i * dt >= settle:
                 counts += output != 0
+    state.pop("rng", None)
     return counts, output.copy(), state
 
 

@@ -36,6 +36,7 @@ from .ir import (
     temporary,
 )
 from .cse import eliminate
+from . import noise
 from .methods import Context, choose, coupled_groups
 from .symbols import DT, J
 
@@ -49,6 +50,8 @@ def integrate(odes, ctx, path, chosen):
     one method (see :mod:`neurogen.methods`); all read the run's start values.
     Records ``state name -> (method, reason)`` in ``chosen``."""
     helpers, values = [], {}
+    split = [noise.split(u, path) for u in odes]  # white noise apart from the drift
+    odes, diffusion = [d for d, _ in split], {d.target: g for d, g in split if g is not None}
     for group in coupled_groups(odes):
         for method, members, reason in choose(group, ctx, path):
             for u in members:
@@ -56,6 +59,11 @@ def integrate(odes, ctx, path, chosen):
             stages, new = method.integrate(members, ctx)
             helpers += stages
             values.update({x: (op, value) for x, op, value in new})
+            for u in members:
+                if u.target in diffusion:
+                    op, value = values[u.target]
+                    dW = noise.increment(u, diffusion[u.target], method.name, len(group), ctx.h)
+                    values[u.target] = (op, sp.Add(value, dW, evaluate=False))
     return helpers, [(u.target, *values[u.target]) for u in odes]
 
 
@@ -160,7 +168,7 @@ def discretize(model, path=None):
     methods = {name: method for name, (method, _) in chosen.items()}
     stability = analysis.stability_limits(model.dynamics + model.after_output, methods, model.state_symbols)
     reasons = {name: reason for name, (_, reason) in chosen.items()}
-    statements = eliminate(_prune(out, path))  # repeated subexpressions computed once
+    statements = eliminate(_prune(noise.extract_draws(out), path))  # repeated subexpressions computed once
     return StepProgram(tuple(statements), methods, tuple(stability), reasons)
 
 
@@ -241,6 +249,10 @@ def _spike_time(model, spike_var, h, methods, path):
     x, threshold = spike_var
     distance = analysis.spike_distance(model.spike_condition)
     ode = next((u for u in model.dynamics if u.target == x and u.ode), None)
+    if ode is not None and noise.has_noise(ode.expr):
+        if mode in ("exact", "linear"):
+            raise SpecError(f"spike_time {mode!r} needs a deterministic d{x}/dt (it has noise)", path, model.lines.get("spike_time"))
+        return DT  # a noisy path has no interpolated crossing: the end of the step
     exact = (
         ode is not None
         and methods.get(str(x)) == "exact"

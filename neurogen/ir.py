@@ -18,6 +18,8 @@ Statement kinds:
 ``Guarded(mask, target, value)``     a local computed only for the neurons in ``mask``
 ``MaskedAssign(mask, target, value)`` a state written only for the neurons in ``mask``
 ``Propagator(phi, gamma, matrix, h)`` the exact propagator of a linear system
+``Draw(target, kind)``               a fresh random number per neuron: ``kind`` is
+                                     ``"uniform"`` ([0, 1)) or ``"normal"`` (standard)
 """
 
 from dataclasses import dataclass, field
@@ -203,6 +205,25 @@ class Propagator:
     def describe(self):
         rows = [[sp.sstr(e) for e in row] for row in self.matrix]
         return f"{self.phi}, {self.gamma} = expm([[A, I], [0, 0]] * {self.h}) with A = {rows}"
+
+
+@dataclass(frozen=True)
+class Draw:
+    """``target``: one random number per neuron, drawn anew each time the statement
+    runs (per step, per sub-step inside a loop); see :mod:`neurogen.noise`."""
+
+    target: sp.Symbol
+    kind: str  # "uniform" or "normal"
+    comment: str = ""
+
+    def reads(self):
+        return set()
+
+    def writes(self):
+        return {self.target}
+
+    def describe(self):
+        return f"{self.target} = random {self.kind}"
 
 
 LOCALS = (Assign, Guarded)

@@ -12,7 +12,7 @@ import sympy as sp
 
 from .errors import SpecError
 from .spec import TRAINING_DEFAULTS, check_name
-from .symbolic import parse_distribution, parse_expression
+from .symbolic import XI, RandomDraw, parse_distribution, parse_expression
 from .symbols import DT, OUTPUT, SPIKES, J, representative_value  # noqa: F401 (re-exported)
 
 #: Classes a spec may bind: only these packages are imported by the compiler.
@@ -158,7 +158,8 @@ class _Names:
                     path,
                     eq.rhs.line,
                 )
-            update = Update(target, self.parse(eq.rhs, names), eq.ode, eq.method, eq.rhs.line)
+            scope = {"xi": XI, **names} if eq.ode else names  # white noise: in ODEs only
+            update = Update(target, self.parse(eq.rhs, scope), eq.ode, eq.method, eq.rhs.line)
             update.local = eq.target not in self.states
             if update.local:
                 names[eq.target] = target
@@ -188,7 +189,7 @@ def _spike_rule(model, spike, names, scope):
     """[spike]: condition or count, resets, clamps, refractoriness, output."""
     path, params, states = names.path, names.params, names.states
     if spike.condition is not None:
-        model.spike_condition = names.parse(spike.condition, scope, boolean=True)
+        model.spike_condition = names.parse(spike.condition, {**scope, "dt": DT}, boolean=True)
     else:
         model.spike_count = names.parse(spike.count, scope)
     model.resets = names.updates(spike.reset, {**scope, "spikes": SPIKES, "dt": DT}, "[spike] reset")
@@ -225,10 +226,11 @@ def _after_output(model, spec, names, scope):
     model.after_output = names.updates(spec.after_output, late, "[after_output]", locals_allowed=True)
     model.after_reset = names.updates(spec.after_reset, late, "[after_output] reset")
     if spec.rate is not None:
-        model.rate = names.parse(spec.rate, {**params, "J": J})
+        model.rate = _deterministic(names.parse(spec.rate, {**params, "J": J}), "[rate] rate", spec.rate, names.path)
     model.rate_table = spec.rate_table
     if spec.rate_threshold is not None:
-        model.rate_threshold = names.parse(spec.rate_threshold, params)
+        threshold = names.parse(spec.rate_threshold, params)
+        model.rate_threshold = _deterministic(threshold, "[rate] threshold", spec.rate_threshold, names.path)
     if model.spiking:
         model.training = spec.training or dict(TRAINING_DEFAULTS)
     model.lines = {
@@ -236,6 +238,18 @@ def _after_output(model, spec, names, scope):
         "spike_time": spike.spike_time_line if spike else None,
         "refractory": spec.lines.key("spike", "refractory") if spike else None,
     }
+
+
+def _deterministic(expr, where, text, path):
+    """``expr``, refused where it draws random numbers (a rate is a mean)."""
+    if expr.has(RandomDraw):
+        raise SpecError(
+            f"{where} cannot draw random numbers (rand(), randn()): it is the mean rate; "
+            "leave it out to tabulate the mean rate by simulation",
+            path,
+            getattr(text, "line", None),
+        )
+    return expr
 
 
 def _check_unique(updates, path, section):

@@ -174,6 +174,8 @@ def step_trace(setup):
     t = np.arange(steps) * dt
     J = np.where(t >= setup.duration / 6, low + 0.4 * span, low + 0.1 * span)
     state = {k: np.full(1, v) for k, v in initial_state(model).items()}
+    if is_stochastic(setup.neuron):  # one sample path, from a fixed seed
+        state["rng"] = np.random.RandomState(0)
     output = np.zeros(1)
     traces = {k: np.empty(steps) for k in setup.states + ([] if model.spiking else ["output"])}
     spikes = []
@@ -211,6 +213,8 @@ def _magnitude(values):
 def _settled_output(setup, J, steps=500):
     model = setup.compiled.model
     state = {k: np.full(len(J), v) for k, v in initial_state(model).items()}
+    if is_stochastic(setup.neuron):
+        state["rng"] = np.random.RandomState(0)
     output = np.zeros(len(J))
     for _ in range(steps if state else 1):
         setup.neuron.step(setup.dt, J, output, **state)

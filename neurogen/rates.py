@@ -47,6 +47,8 @@ def _derive_rate(model, program=None):
     """
     if model.spike_condition is None or len(model.dynamics) != 1:
         return None
+    if _stochastic(model):  # the mean rate of a noisy model: tabulated by simulation
+        return None
     (ode,) = model.dynamics
     method = program.methods.get(str(ode.target)) if program is not None else ode.method
     if method not in ("exact", "auto"):
@@ -102,3 +104,13 @@ def _derive_rate(model, program=None):
     if model.input is not None:
         rate = rate.subs(J, model.input)
     return rate, (threshold_current[0] if len(threshold_current) == 1 else None)
+
+
+def _stochastic(model):
+    """Whether any step expression draws random numbers or has white noise."""
+    from .noise import has_noise
+
+    exprs = [model.input, model.spike_condition, model.spike_count, model.output, model.refractory_period]
+    exprs += [u.expr for u in model.dynamics + model.resets + model.after_output + model.after_reset]
+    exprs += [v for _, v in model.step_values] + [e for c in model.clamps for e in c[1:]]
+    return any(has_noise(e) for e in exprs if e is not None)

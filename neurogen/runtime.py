@@ -12,6 +12,7 @@ Tables are kept in memory (the most recent :data:`MEMORY_TABLES`) and on disk
 This module never imports TensorFlow.
 """
 
+import inspect
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ _CACHE = OrderedDict()
 TOP_RATE = 400.0
 #: the threshold search widens the options' current range up to this many times
 SEARCH_SPAN = 4.0**8
+#: a stochastic type's rate at each current is the mean over this many neurons
+STOCHASTIC_COPIES = 8
 #: a rate that falls by more than this fraction below its peak is a non-monotonic curve
 FALL = 0.1
 #: rates at dt and dt/2 that differ by more than this fraction (plus the ISI rounding
@@ -151,6 +154,8 @@ def simulate_rates(neuron_type, J, dt=0.001, settle=0.2, duration=1.0):
     rather than to one spike as counting is).  A neuron whose state or output becomes
     non-finite (the model diverges) gets NaN; NumPy's warnings are not shown.
     """
+    if "rng" in inspect.signature(neuron_type.step).parameters:  # draws random numbers
+        return _mean_rates(neuron_type, J, dt, settle, duration)
     J = np.asarray(J, dtype=float)
     n = J.size
     state = neuron_type.make_state(n, rng=np.random.RandomState(0), dtype=np.float64)
@@ -179,6 +184,25 @@ def simulate_rates(neuron_type, J, dt=0.001, settle=0.2, duration=1.0):
         isi_rate = (total - first_value) / span
         rate = np.where(span > 0, isi_rate, total / duration)
     return np.where(diverged, np.nan, rate)
+
+
+def _mean_rates(neuron_type, J, dt, settle, duration):
+    """Mean rate (spikes counted over ``duration``) of a stochastic type at each
+    current, over :data:`STOCHASTIC_COPIES` neurons, from the fixed seed 0."""
+    J = np.repeat(np.asarray(J, dtype=float), STOCHASTIC_COPIES)
+    state = neuron_type.make_state(J.size, rng=np.random.RandomState(0), dtype=np.float64)
+    output, total = np.zeros(J.size), np.zeros(J.size)
+    diverged = np.zeros(J.size, dtype=bool)
+    settle_steps, steps = int(round(settle / dt)), int(round(duration / dt))
+    with np.errstate(all="ignore"):
+        for i in range(settle_steps + steps):
+            neuron_type.step(dt, J, output, **state)
+            if i % 64 == 0 or i == settle_steps + steps - 1:
+                diverged |= _non_finite(output, state)
+            if i >= settle_steps:
+                total += output * dt
+    rate = np.where(diverged, np.nan, total / duration)
+    return rate.reshape(-1, STOCHASTIC_COPIES).mean(axis=1)  # NaN where any diverged
 
 
 def _non_finite(output, state):
@@ -310,6 +334,8 @@ def _top_current(rates, threshold, high, top_rate):
 def _check_step(neuron_type, table, settle, duration, dt, name):
     """Warn when the spike interval at ``dt`` and at ``dt / 2`` differ at a few
     currents by more than one step ``dt`` (their rounding) plus :data:`STEP_TOLERANCE`."""
+    if "rng" in inspect.signature(neuron_type.step).parameters:
+        return  # a stochastic mean rate differs by chance at dt / 2: no step to judge by
     nodes = np.round(np.array([0.15, 0.3, 0.5]) * (len(table.values) - 1)).astype(int)
     probes, coarse = table.currents[nodes], table.values[nodes]  # simulated at dt
     fine = simulate_rates(neuron_type, probes, dt=dt / 2, settle=settle, duration=duration)

@@ -23,7 +23,7 @@ RESERVED = frozenset(
     max_rates_intercepts params training_step training surrogate surrogate_scale
     smoothing training_defaults rate_table rate_table_options pi inf
     BUILDER NEURON_TYPE GeneratedBuilder NumberParam EnumParam Choice Uniform Gaussian
-    Exponential nengo_dl register check_dt settled_output linear_propagator""".split()
+    Exponential nengo_dl register check_dt settled_output linear_propagator rng""".split()
 )
 
 SECTIONS = {
@@ -190,9 +190,9 @@ def check_name(name, what, line, path):
         raise SpecError(f"{what} name {name!r} may not start with an underscore", path, line)
     if name in RESERVED:
         raise SpecError(f"{what} name {name!r} is reserved", path, line)
-    from .symbolic import FUNCTIONS
+    from .symbolic import FUNCTIONS, RANDOM
 
-    if name in FUNCTIONS:
+    if name in FUNCTIONS or name in RANDOM:
         raise SpecError(f"{what} name {name!r} shadows the function {name}()", path, line)
 
 

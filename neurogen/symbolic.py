@@ -75,6 +75,42 @@ FUNCTIONS = {
 
 CONSTANTS = {"pi": sp.pi, "inf": sp.oo}
 
+
+class RandomDraw(sp.Function):
+    """One random number per neuron per step: ``rand()`` or ``randn()`` as written.
+
+    Its one argument is a :class:`sympy.Dummy`, unique to the occurrence, so two
+    calls never compare equal (nothing merges or cancels them);
+    :func:`neurogen.noise.extract_draws` turns each into an IR ``Draw``."""
+
+    kind = None
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+
+class rand(RandomDraw):
+    """Uniform on [0, 1)."""
+
+    kind = "uniform"
+
+
+class randn(RandomDraw):
+    """Standard normal."""
+
+    kind = "normal"
+
+
+#: functions of no arguments that draw a fresh random number per neuron and step
+RANDOM = {
+    "rand": (rand, "uniform random number on [0, 1), a fresh one per neuron and step"),
+    "randn": (randn, "standard normal random number, a fresh one per neuron and step"),
+}
+
+#: white noise in an ODE (Brian2's ``xi``, units 1/sqrt(s)): see neurogen.noise
+XI = sp.Symbol("xi", real=True)
+
 # Expressions are kept unevaluated, exactly as written: printed code then performs
 # the same floating-point operations in the same order as the spec (and as nengo's
 # hand-written steps), and guards like 1 / where(j > 0, j, 1) stay guards.
@@ -206,14 +242,20 @@ class _Translator:
             return self.symbols[name]
         if name in CONSTANTS:
             return CONSTANTS[name]
-        if name in FUNCTIONS:
+        if name in FUNCTIONS or name in RANDOM:
             self.fail(f"function {name!r} used without arguments")
+        if name == "xi":
+            self.fail("white noise 'xi' is allowed only in an ODE's right-hand side (dx/dt = ... + sigma*xi)")
         self.fail(f"unknown symbol {name!r}")
 
     def call(self, node):
         if not isinstance(node.func, ast.Name):
             self.fail("only calls of plain function names are allowed")
         fname = node.func.id
+        if fname in RANDOM and fname not in self.symbols:
+            if node.args or node.keywords:
+                self.fail(f"{fname}() takes no arguments")
+            return RANDOM[fname][0](sp.Dummy("draw"))
         if fname not in FUNCTIONS:
             if fname in self.symbols:
                 self.fail(f"{fname!r} is not a function")

@@ -9,15 +9,21 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import smart_cond
 from nengo.exceptions import BuildError
+from nengo_dl import builder as _dl_builder
 from nengo_dl import compat
 from nengo_dl.builder import OpBuilder
 from nengo_dl.neuron_builders import SimNeuronsBuilder, TFNeuronBuilder
 
+from .noise_runtime import SimStochasticNeurons
 from .runtime import per_neuron_tables, stacked_tables
 from .trainable import bounds, from_raw, mark_signals
 from .tf_runtime import straight_through, surrogate_spikes, tf_table_rate
 
 __all__ = ["GeneratedBuilder", "SimNeuronsBuilder", "tf"]
+
+# stochastic neuron types build this SimNeurons subclass (see neurogen.noise_runtime);
+# NengoDL looks op builders up by exact type
+_dl_builder.Builder.builders.setdefault(SimStochasticNeurons, SimNeuronsBuilder)
 
 TRAINING_OPTIONS = ("training", "surrogate", "surrogate_scale", "smoothing")
 
@@ -274,6 +280,37 @@ class GeneratedBuilder(TFNeuronBuilder):
         exp = tf.linalg.expm(tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2))
         exp = tf.experimental.numpy.moveaxis(exp, [-2, -1], [0, 1])
         return exp[:k, :k], exp[:k, k:]
+
+    #: how many random draws (``Draw`` statements) the step makes
+    draws = 0
+
+    def build_random(self, signals, config):
+        """Seeds of the step's random draws (stochastic specs call this after
+        ``build_pre``): one op seed per draw from the simulator's seed
+        (``config.rng``), and the simulator's step counter, which makes each step's
+        numbers new and a run with the same seed repeat them exactly."""
+        self.op_seeds = tf.constant(config.rng.randint(np.iinfo(np.int32).max, size=max(self.draws, 1)), tf.int64)
+        steps = [s for s in signals if s.name == "step" and s.ndim == 0 and np.issubdtype(s.dtype, np.integer)]
+        if len(steps) != 1:
+            raise BuildError(f"{self.neuron_type.__name__}: cannot find the simulator's step counter")
+        self.step_data, self.signals = signals[steps[0]], signals
+        self.calls = [0] * max(self.draws, 1)
+
+    def seed(self, index):
+        """The stateless seed of draw ``index`` at this step: (op seed, step), the op
+        seed shifted by how often the draw was built before (a sub-step loop run in
+        Python, NengoDL's unrolled steps), so that each pass draws new numbers."""
+        step = tf.cast(tf.reshape(self.signals.gather(self.step_data), ()), tf.int64)
+        calls, self.calls[index] = self.calls[index], self.calls[index] + 1
+        return tf.stack([self.op_seeds[index] + calls, step])
+
+    def rand(self, index, like):
+        """Uniform numbers on [0, 1), one per element of ``like`` (stateless)."""
+        return tf.random.stateless_uniform(tf.shape(like), self.seed(index), dtype=like.dtype)
+
+    def randn(self, index, like):
+        """Standard normal numbers, one per element of ``like`` (stateless)."""
+        return tf.random.stateless_normal(tf.shape(like), self.seed(index), dtype=like.dtype)
 
     def training_step(self, J, dt, **state):
         """Differentiable steady-state rate, interpolated from the simulated f-I curve."""

@@ -11,6 +11,12 @@ measured figure and PASS / FAIL / N/A (does not apply) / SKIP (left out by ``--q
 * ``convergence-order``: the order at which the state error at a fixed time shrinks
   as ``dt`` halves, against the order the chosen methods promise.
 
+A stochastic model (its ``step`` takes an ``rng``) gets statistical checks instead,
+named as such in the report: ``rate-statistics`` (mean rates of nengo and NengoDL,
+same seed, different random numbers, z-test per current) and ``noise-variance``
+(per ODE with white noise ``xi``: the variance one step adds vs Euler-Maruyama on
+the spec's SDE at ``dt / 64``); the deterministic references do not apply.
+
 The step and the input currents come from the model (:mod:`neurogen.defaults`).
 """
 
@@ -20,9 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .crosscheck import numpy_vs_tf, sampled_states, simulate_numpy
+from .crosscheck import numpy_vs_tf, one_step_variance, rate_statistics, sampled_states, sde_variance, simulate_numpy
 from .defaults import compiled_module, initial_state, is_stochastic, step_needed, threshold_current
 from .reference import Reference, Unsupported
+from .symbols import DT as DT_
 
 #: pass/fail tolerances
 TF_TOLERANCE = 1e-6  # max |NumPy - NengoDL| state/output difference, relative to scale
@@ -31,6 +38,9 @@ COUNT_SLACK = 0.05  # spike counts may differ by this fraction (or 1): a model n
 # firing onset (a slow ramp, noise near threshold) can gain or lose a spike from rounding
 ORDER_SLACK = 0.3  # measured order may fall this far below the expected one
 REFERENCE_FLOOR = 1e-9  # errors below this are at the reference's accuracy
+RATE_Z = 4.0  # stochastic specs: largest |NumPy - NengoDL| mean rate in standard errors
+VARIANCE_TOLERANCE = 0.08  # relative one-step variance error vs the fine SDE reference
+VARIANCE_SAMPLES = 20000
 ORDERS = {"euler": 1, "exponential_euler": 1, "rk4": 4, "exact": math.inf}
 SPEC_DOC = "docs/spec-format.md"
 
@@ -309,7 +319,8 @@ def _checks(model, program, module, neuron, report, inputs, state0, duration, qu
     names = ("spike-times", "convergence-order")
     stochastic = is_stochastic(neuron)
     if stochastic:
-        yield Check("numpy-vs-nengodl", "NumPy step vs NengoDL builder", status=NA, reason="stochastic model: the two draw different random numbers")
+        yield check_rate_statistics(module, report, quick)
+        yield from check_noise_variance(model, neuron, state0, report.dt)
     else:
         yield check_tf(module, model, neuron, inputs, 0.1 if quick else duration, state0, report.dt)
     why = "stochastic model: no deterministic reference" if stochastic else None
@@ -332,6 +343,97 @@ def _checks(model, program, module, neuron, report, inputs, state0, duration, qu
         yield Check(names[1], "state error vs solve_ivp as dt halves", status=SKIP, reason="left out by --quick")
     else:
         yield check_order(model, program, neuron, reference, report.threshold, state0, report.dt)
+
+
+def check_rate_statistics(module, report, quick):
+    """Stochastic specs: mean rates of NumPy and NengoDL (different random numbers)
+    agree within their standard errors (a z-test per current)."""
+    scale = abs(report.threshold) if report.threshold else 1.0
+    base = report.threshold if report.threshold is not None else 0.0
+    currents = [base + f * scale for f in (0.2, 1.0, 4.0)]
+    n, duration = (50, 0.2) if quick else (200, 0.5)
+    check = Check(
+        "rate-statistics",
+        f"statistical: mean rate NumPy vs NengoDL ({n} neurons x {duration:g} s at {len(currents)} currents, z-test)",
+        f"|z| <= {RATE_Z:g}",
+    )
+    m1, s1, m2, s2 = rate_statistics(module, currents, n, duration, report.dt)
+    se = np.sqrt(s1**2 + s2**2)
+    z = np.where(se > 0, np.abs(m1 - m2) / np.where(se > 0, se, 1), np.where(m1 == m2, 0.0, np.inf))
+    worst = int(np.argmax(z))
+    check.value = float(z[worst])
+    check.measured = f"max |z| {check.value:.2g} (at J = {currents[worst]:.3g}: {m1[worst]:.4g} +- {s1[worst]:.2g} Hz vs {m2[worst]:.4g} +- {s2[worst]:.2g} Hz)"
+    check.detail = "rates " + ", ".join(f"{a:.4g}/{b:.4g}" for a, b in zip(m1, m2)) + " Hz (NumPy/NengoDL)"
+    if not check.value <= RATE_Z:
+        check.status = FAIL
+        check.hint = (
+            "NumPy and NengoDL fire at different mean rates: the two versions of the step draw or "
+            "scale their random numbers differently; compare both with `neurogen show`"
+        )
+    return check
+
+
+def check_noise_variance(model, neuron, state0, dt):
+    """Stochastic specs with white noise ``xi``: the variance one step adds to each
+    noisy state, against Euler-Maruyama on the spec's SDE at ``dt / 64``."""
+    import sympy as sp
+
+    from .noise import split
+    from .symbols import J as J_
+
+    params = {model.symbols[p.name]: getattr(neuron, p.name) for p in model.parameters}
+    names = [str(s) for s in model.state_symbols]
+    for u in model.dynamics:
+        if not u.ode or not u.expr.has(sp.Symbol("xi", real=True)):
+            continue
+        drift, g = split(u, model.source_path)
+        args = [J_, DT_] + model.state_symbols
+        f = sp.lambdify(args, drift.expr.subs(params), modules="numpy")
+        gf = sp.lambdify(args, g.subs(params), modules="numpy")
+
+        def call(fn, values, current):
+            return fn(current, dt, *[values[k] for k in names]) + 0 * values[names[0]]
+
+        x = str(u.target)
+        start, current = _quiet_point(model, drift, params, state0, u.target)
+        ours = one_step_variance(neuron, model, start, current, x, VARIANCE_SAMPLES, dt)
+        ref = sde_variance(lambda v, c: call(f, v, c), lambda v, c: call(gf, v, c), start, current, x, VARIANCE_SAMPLES, dt)
+        error = abs(ours / ref - 1) if ref > 0 else (0.0 if ours == 0 else math.inf)
+        check = Check(
+            "noise-variance",
+            f"statistical: variance of {x} after one step from {x} = {start[x]:.3g} at J = {current:.3g} vs Euler-Maruyama at dt/64 ({VARIANCE_SAMPLES} samples)",
+            f"{VARIANCE_TOLERANCE:.0%} relative",
+            f"{ours:.4g} vs {ref:.4g} (error {error:.2g})",
+            value=error,
+        )
+        if not error <= VARIANCE_TOLERANCE:
+            check.status = FAIL
+            check.hint = "the step adds noise of the wrong size: white noise xi must scale with sqrt(dt) (Euler-Maruyama)"
+        yield check
+
+
+def _quiet_point(model, drift, params, state0, x):
+    """A start state and input away from clamps and threshold: ``x`` halfway from
+    its initial value to the spike threshold (where that is a number), at the
+    current that holds its drift at zero (0 where none is found)."""
+    import sympy as sp
+
+    from . import analysis
+    from .symbols import J as J_
+
+    start = dict(state0)
+    found = analysis.threshold_of(model.spike_condition, model.state_symbols) if model.spike_condition is not None else None
+    if found is not None and found[0] == x:
+        threshold = sp.sympify(found[1]).subs(params)
+        if threshold.is_number:
+            start[str(x)] = 0.5 * (float(start[str(x)]) + float(threshold))
+    values = {**params, **{s: start[str(s)] for s in model.state_symbols}}
+    try:
+        roots = sp.solve(sp.sympify(drift.expr).subs(values), J_)
+        current = float(roots[0]) if roots else 0.0
+    except (NotImplementedError, TypeError, ValueError, IndexError):
+        current = 0.0
+    return start, current
 
 
 def _num(x):

@@ -30,7 +30,8 @@ def test_numpy_step_stays_finite(name, dtype):
             neuron.step(dtype(0.001), current, output, **state)
             assert np.all(np.isfinite(output)), name
             for key, value in state.items():
-                assert np.all(np.isfinite(value)), (name, key)
+                if key != "rng":  # a stochastic type's random generator
+                    assert np.all(np.isfinite(value)), (name, key)
 
 
 @pytest.mark.slow
