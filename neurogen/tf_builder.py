@@ -90,25 +90,60 @@ class GeneratedBuilder(TFNeuronBuilder):
             return {keys[0][0]: None}
         return {k[0]: self._constant([key == k for key in keys], sizes, tf.bool) for k in set(keys)}
 
+    #: run ``step`` as one XLA-compiled function (``tf.function(jit_compile=True)``):
+    #: one fused kernel per step instead of one kernel per elementwise op.  Set
+    #: ``GeneratedBuilder.fuse = False`` (or on one generated builder class) before
+    #: building a simulator to run the plain TensorFlow ops.
+    fuse = True
+
     def build_step(self, signals, **step_kwargs):
-        """NengoDL's step, except where the group mixes ``"rate"`` and ``"surrogate"``
-        training: there, while training, the rate neurons output their rate and hold
-        their states, and the others run the (surrogate-gradient) step."""
-        if self.rate_mask is None:
-            return super().build_step(signals, **step_kwargs)
+        """NengoDL's step, with ``step`` fused (see :attr:`fuse`).  While training in
+        ``"rate"`` mode: ``training_step``, states held.  Where the group mixes
+        ``"rate"`` and ``"surrogate"`` training: the rate neurons output their rate
+        and hold their states, the others run the (surrogate-gradient) step."""
         J = signals.gather(self.J_data)
         state = {s: signals.gather(d) for s, d in self.state_data.items()}
-        stepped = tf.nest.flatten(self.step(J, signals.dt, **state))
+        stepped = tf.nest.flatten(self.fused_step(J, signals.dt, **state))
+        if len(stepped) != 1 + len(state):
+            raise ValueError(f"`{type(self).__name__}.step` must return the output and {len(state)} states")
+        if self.rate_mask is not None:
+            def training():
+                rate = self.training_step(J, signals.dt, **state)
+                held = [tf.where(self.rate_mask, old, new) for old, new in zip(state.values(), stepped[1:])]
+                return (tf.where(self.rate_mask, rate, stepped[0]), *held)
 
-        def training():
-            rate = self.training_step(J, signals.dt, **state)
-            held = [tf.where(self.rate_mask, old, new) for old, new in zip(state.values(), stepped[1:])]
-            return (tf.where(self.rate_mask, rate, stepped[0]), *held)
-
-        out = tf.nest.flatten(smart_cond.smart_cond(self.config.training, training, lambda: tuple(stepped)))
+            out = smart_cond.smart_cond(self.config.training, training, lambda: tuple(stepped))
+        elif self.spiking and not self.config.inference_only:
+            out = smart_cond.smart_cond(
+                self.config.training,
+                lambda: (self.training_step(J, signals.dt, **state), *state.values()),
+                # stop_gradient: no NaNs from the unused branch's gradient (as NengoDL)
+                lambda: tuple(tf.stop_gradient(x) for x in stepped),
+            )
+        else:
+            out = stepped
+        out = tf.nest.flatten(out)
         signals.scatter(self.output_data, out[0])
         for state_data, value in zip(self.state_data.values(), out[1:]):
             signals.scatter(state_data, value)
+
+    def fused_step(self, J, dt, **state):
+        """``step``, compiled by XLA where :attr:`fuse` is on.  The parameters
+        (``self.params``: constants, per-neuron tensors or variables) go in as
+        arguments, so the compiled function holds no tensor of another graph."""
+        if not self.fuse:
+            return self.step(J, dt, **state)
+        if getattr(self, "_fused", None) is None or self._fused[0] is not tf.compat.v1.get_default_graph():
+            self._fused = (tf.compat.v1.get_default_graph(), tf.function(self._step_with, jit_compile=True, autograph=False))
+        return self._fused[1](self.params, J, dt, state)
+
+    def _step_with(self, params, J, dt, state):
+        """``step`` reading ``params`` in place of ``self.params``."""
+        own, self.params = self.params, params
+        try:
+            return self.step(J, dt, **state)
+        finally:
+            self.params = own
 
     def _training_options(self, neurons):
         defaults = self.neuron_type.training_defaults
