@@ -93,8 +93,13 @@ class GeneratedBuilder(TFNeuronBuilder):
     #: run ``step`` as one XLA-compiled function (``tf.function(jit_compile=True)``):
     #: one fused kernel per step instead of one kernel per elementwise op.  Set
     #: ``GeneratedBuilder.fuse = False`` (or on one generated builder class) before
-    #: building a simulator to run the plain TensorFlow ops.
+    #: building a simulator to run the plain TensorFlow ops; each builder keeps the
+    #: value it saw first.
     fuse = True
+    #: smallest group (minibatch x neurons) that is fused: below it the compiled
+    #: call's own overhead (about 0.1 ms per step on a CPU) costs more than the
+    #: kernel launches it saves
+    fuse_min_size = 8192
 
     def build_step(self, signals, **step_kwargs):
         """NengoDL's step, with ``step`` fused (see :attr:`fuse`).  While training in
@@ -131,11 +136,19 @@ class GeneratedBuilder(TFNeuronBuilder):
         """``step``, compiled by XLA where :attr:`fuse` is on.  The parameters
         (``self.params``: constants, per-neuron tensors or variables) go in as
         arguments, so the compiled function holds no tensor of another graph."""
-        if not self.fuse:
+        if not self._fusing(J):
             return self.step(J, dt, **state)
         if getattr(self, "_fused", None) is None or self._fused[0] is not tf.compat.v1.get_default_graph():
             self._fused = (tf.compat.v1.get_default_graph(), tf.function(self._step_with, jit_compile=True, autograph=False))
         return self._fused[1](self.params, J, dt, state)
+
+    def _fusing(self, J):
+        """Whether to fuse: decided once per builder (NengoDL rebuilds its graph on
+        fit, predict, ...) from :attr:`fuse` and the group's size."""
+        if "_fuse" not in self.__dict__:
+            size = J.shape.num_elements()
+            self._fuse = bool(self.fuse) and (size is None or size >= self.fuse_min_size)
+        return self._fuse
 
     def _step_with(self, params, J, dt, state):
         """``step`` reading ``params`` in place of ``self.params``."""

@@ -27,6 +27,7 @@ def make_builder(name, dtype, training="rate", **params):
     builder.params = {k: tf.constant(getattr(neuron, k), dtype) for k in mod.BUILDER.parameters}
     builder.dtype, builder.training, builder.smoothing = dtype, training, None
     builder.surrogate, builder.scale = "fast_sigmoid", tf.constant(5.0, dtype)
+    builder.fuse_min_size = 0  # fuse the small test groups too
     return mod, neuron, builder
 
 
@@ -57,23 +58,37 @@ def test_fused_step_matches_plain_step(name):
     assert np.ptp(plain[:, 0]) > 0  # the output changes (a test that can fail)
 
 
+def step_graph_ops(builder, shape):
+    """The ops of a graph that calls ``fused_step`` on Izhikevich tensors of ``shape``."""
+    J = tf.zeros(shape)
+    fn = tf.function(lambda J: builder.fused_step(J, 0.001, voltage=J, recovery=J), autograph=False)
+    return fn.get_concrete_function(J).graph.get_operations()
+
+
+def is_fused(ops):
+    calls = [op for op in ops if op.type in ("PartitionedCall", "StatefulPartitionedCall")]
+    if calls:  # the step's ops are inside the one call, compiled by XLA
+        assert len(calls) == 1 and calls[0].get_attr("_XlaMustCompile")
+        assert not any(op.type == "Maximum" for op in ops)
+        return True
+    assert any(op.type == "Maximum" for op in ops)  # the step's ops are in the caller's graph
+    return False
+
+
 def test_fused_step_is_compiled_and_switchable(monkeypatch):
     """Fused: ``step`` runs inside one function call marked for XLA compilation; with
-    ``fuse = False`` the ops are in the caller's graph and no call is made."""
-    _, _, builder = make_builder("izhikevich", tf.float32)
-    J = tf.zeros((2, 5))
-
-    def graph_ops():
-        fn = tf.function(lambda J: builder.fused_step(J, 0.001, voltage=J, recovery=J), autograph=False)
-        return fn.get_concrete_function(J).graph.get_operations()
-
-    calls = [op for op in graph_ops() if op.type in ("PartitionedCall", "StatefulPartitionedCall")]
-    assert len(calls) == 1 and calls[0].get_attr("_XlaMustCompile")
-    assert not any(op.type == "Maximum" for op in graph_ops())  # the step's ops are inside
-    monkeypatch.setattr(type(builder), "fuse", False)
-    ops = graph_ops()
-    assert not any(op.type in ("PartitionedCall", "StatefulPartitionedCall") for op in ops)
-    assert any(op.type == "Maximum" for op in ops)
+    ``fuse = False`` (set before the builder's first step) the ops are in the caller's
+    graph.  Groups below ``fuse_min_size`` elements are not fused."""
+    assert is_fused(step_graph_ops(make_builder("izhikevich", tf.float32)[2], (2, 5)))
+    monkeypatch.setattr(GeneratedBuilder, "fuse", False)
+    assert not is_fused(step_graph_ops(make_builder("izhikevich", tf.float32)[2], (2, 5)))
+    monkeypatch.setattr(GeneratedBuilder, "fuse", True)
+    builder = make_builder("izhikevich", tf.float32)[2]
+    builder.fuse_min_size = 11
+    assert not is_fused(step_graph_ops(builder, (2, 5)))
+    builder = make_builder("izhikevich", tf.float32)[2]
+    builder.fuse_min_size = 10
+    assert is_fused(step_graph_ops(builder, (2, 5)))
 
 
 def test_parameters_are_arguments():
@@ -120,6 +135,8 @@ def test_simulator_fused_and_unfused(monkeypatch, training):
     from generated.adaptive_lif import AdaptiveLIF
 
     x = np.random.RandomState(0).uniform(-1, 1, (2, 20, 1))
+
+    monkeypatch.setattr(GeneratedBuilder, "fuse_min_size", 0)
 
     def run(fuse):
         monkeypatch.setattr(GeneratedBuilder, "fuse", fuse)
