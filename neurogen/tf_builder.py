@@ -133,14 +133,28 @@ class GeneratedBuilder(TFNeuronBuilder):
             signals.scatter(state_data, value)
 
     def fused_step(self, J, dt, **state):
-        """``step``, compiled by XLA where :attr:`fuse` is on.  The parameters
-        (``self.params``: constants, per-neuron tensors or variables) go in as
-        arguments, so the compiled function holds no tensor of another graph."""
+        """``step``, compiled by XLA where :attr:`fuse` is on.  Every tensor the
+        builder holds (``self.params``: constants, per-neuron tensors or variables;
+        surrogate scales, masks, ...) goes in as an argument, so the compiled function
+        captures no tensor of another graph (which breaks its gradient in a loop)."""
         if not self._fusing(J):
             return self.step(J, dt, **state)
-        if getattr(self, "_fused", None) is None or self._fused[0] is not tf.compat.v1.get_default_graph():
-            self._fused = (tf.compat.v1.get_default_graph(), tf.function(self._step_with, jit_compile=True, autograph=False))
-        return self._fused[1](self.params, J, dt, state)
+        graph = tf.compat.v1.get_default_graph()
+        if getattr(self, "_fused", (None,))[0] is not graph:
+            self._fused = (graph, tf.function(self._step_with, jit_compile=True, autograph=False))
+        return self._fused[1](self._tensor_attributes(), J, dt, state)
+
+    def _tensor_attributes(self):
+        """The builder's attributes that are tensors or structures of tensors."""
+        def plain(x):
+            return tf.is_tensor(x) or isinstance(x, (bool, int, float, str, type(None)))
+
+        out = {}
+        for name, value in vars(self).items():
+            leaves = tf.nest.flatten(value) if isinstance(value, (dict, list, tuple)) else [value]
+            if any(tf.is_tensor(x) for x in leaves) and all(plain(x) for x in leaves):
+                out[name] = value
+        return out
 
     def _fusing(self, J):
         """Whether to fuse: decided once per builder (NengoDL rebuilds its graph on
@@ -150,13 +164,14 @@ class GeneratedBuilder(TFNeuronBuilder):
             self._fuse = bool(self.fuse) and (size is None or size >= self.fuse_min_size)
         return self._fuse
 
-    def _step_with(self, params, J, dt, state):
-        """``step`` reading ``params`` in place of ``self.params``."""
-        own, self.params = self.params, params
+    def _step_with(self, attributes, J, dt, state):
+        """``step`` with ``attributes`` (the arguments) in place of the builder's own."""
+        own = {name: getattr(self, name) for name in attributes}
+        vars(self).update(attributes)
         try:
             return self.step(J, dt, **state)
         finally:
-            self.params = own
+            vars(self).update(own)
 
     def _training_options(self, neurons):
         defaults = self.neuron_type.training_defaults
