@@ -99,7 +99,7 @@ class GeneratedBuilder(TFNeuronBuilder):
     #: smallest group (minibatch x neurons) that is fused: below it the compiled
     #: call's own overhead (about 0.1 ms per step on a CPU) costs more than the
     #: kernel launches it saves
-    fuse_min_size = 8192
+    fuse_min_size = 32768
 
     def build_step(self, signals, **step_kwargs):
         """NengoDL's step, with ``step`` fused (see :attr:`fuse`).  While training in
