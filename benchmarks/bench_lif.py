@@ -22,10 +22,9 @@ the TensorFlow ops each step creates.
 """
 
 import argparse
-import os
 import time
 
-from common import paired_ratio as _paired, timed
+from common import device_report, fused, set_cpu_threads, paired_ratio as _paired, timed
 
 import nengo  # noqa: E402
 import nengo_dl  # noqa: E402
@@ -37,7 +36,7 @@ from nengo_dl.neuron_builders import SimNeuronsBuilder  # noqa: E402
 import generated.lif  # noqa: E402  (registers the generated builder)
 
 PARAMS = dict(tau_rc=0.02, tau_ref=0.002, min_voltage=0, amplitude=1)
-KINDS = {"native": nengo.LIF, "generated": generated.lif.LIF}
+KINDS = {"native": nengo.LIF, "generated": generated.lif.LIF, "unfused": generated.lif.LIF}
 
 
 def check_registration():
@@ -47,7 +46,9 @@ def check_registration():
 
 
 def make_sim(kind, n, minibatch, seed=0):
-    """Constant input -> Ensemble(n, 1) of LIF neurons; probe keeps the last step only."""
+    """Constant input -> Ensemble(n, 1) of LIF neurons; probe keeps the last step only.
+    ``"generated"`` fuses its step with XLA (the default), ``"unfused"`` does not."""
+    fused(kind != "unfused")
     with nengo.Network(seed=seed) as net:
         nengo_dl.configure_settings(keep_history=False, stateful=False)
         stim = nengo.Node([0.5])
@@ -55,6 +56,7 @@ def make_sim(kind, n, minibatch, seed=0):
         nengo.Connection(stim, ens, synapse=None)
         probe = nengo.Probe(ens.neurons)
     sim = nengo_dl.Simulator(net, minibatch_size=minibatch, progress_bar=False)
+    fused(True)
     return sim, probe
 
 
@@ -63,7 +65,7 @@ def time_run(sim, steps):
 
 
 def bench_sims(n, minibatch, steps, repeats):
-    sims, times = {}, {"native": [], "generated": []}
+    sims, times = {}, {k: [] for k in KINDS}
     for kind in KINDS:
         sims[kind] = make_sim(kind, n, minibatch)
         time_run(sims[kind][0], steps)  # warm-up: traces and compiles the graph
@@ -125,12 +127,12 @@ def step_loop(builder, n, minibatch, steps):
 
 
 def bench_steps(n, minibatch, steps, repeats):
-    runs, ops, times = {}, {}, {k: [] for k in KINDS}
+    runs, ops, times = {}, {}, {k: [] for k in ("native", "generated")}
     for kind, builder in _builders(n, minibatch).items():
         runs[kind], ops[kind] = step_loop(builder, n, minibatch, steps)
         runs[kind]()  # trace
     for i in range(repeats):
-        for kind in list(KINDS) if i % 2 == 0 else list(KINDS)[::-1]:
+        for kind in list(times) if i % 2 == 0 else list(times)[::-1]:
             start = time.perf_counter()
             runs[kind]()[1].numpy()
             times[kind].append(time.perf_counter() - start)
@@ -144,10 +146,15 @@ def paired_ratio(times):
 
 def row(n, mb, times):
     nat, gen = min(times["native"]), min(times["generated"])
-    return f"{n:>6} {mb:>5} {nat:>10.4f} {gen:>10.4f} {gen / nat:>8.3f} {paired_ratio(times):>8.3f}"
+    line = f"{n:>6} {mb:>5} {nat:>10.4f} {gen:>10.4f} {gen / nat:>8.3f} {paired_ratio(times):>8.3f}"
+    if "unfused" in times:
+        unf = min(times["unfused"])
+        line += f" {unf:>10.4f} {unf / nat:>8.3f} {_paired(times, 'unfused', 'native'):>8.3f}"
+    return line
 
 
 HEADER = f"{'N':>6} {'mb':>5} {'native s':>10} {'gen. s':>10} {'ratio':>8} {'paired':>8}"
+UNFUSED = f" {'unfused s':>10} {'ratio':>8} {'paired':>8}"
 
 
 def main(argv=None):
@@ -163,16 +170,15 @@ def main(argv=None):
     sizes = args.sizes or ([1000] if args.quick else [1000, 10000])
     repeats = args.repeats or (4 if args.quick else 10)
 
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    set_cpu_threads(args.threads)  # (CPU only)
     check_registration()
-    print(f"TensorFlow {tf.__version__}, nengo {nengo.__version__}, nengo-dl {nengo_dl.__version__}, "
-          f"{os.cpu_count()} CPU cores, GPUs: {len(tf.config.list_physical_devices('GPU'))}")
+    print(device_report())
+    print(f"nengo {nengo.__version__}, nengo-dl {nengo_dl.__version__}; gen. = generated, fused "
+          "(XLA); unfused = generated with GeneratedBuilder.fuse = False")
     print(f"{args.steps} steps per run, {repeats} timed runs each; times are the best (min) run;\n"
           "ratio = best generated / best native; paired = median of per-round ratios\n")
     print("NengoDL simulator, sim.run_steps")
-    print(HEADER)
+    print(HEADER + UNFUSED)
     for n in sizes:
         for mb in args.minibatches:
             times, spikes = bench_sims(n, mb, args.steps, repeats)

@@ -33,3 +33,36 @@ def alternate(runs, repeats):
 def paired_ratio(times, a, b):
     """Median over rounds of ``a / b`` (each round ran both back to back)."""
     return statistics.median(x / y for x, y in zip(times[a], times[b]))
+
+
+def device_report():
+    """One line: TensorFlow's version, the devices it sees, the one ops run on, load."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    names = ", ".join(d.name for d in tf.config.list_physical_devices())
+    where = f"GPU ({len(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return f"TensorFlow {tf.__version__}; devices: {names}; running on {where}; load average {load}"
+
+
+def on_gpu():
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def set_cpu_threads(threads):
+    """TensorFlow's CPU thread pools (only where no GPU runs the ops)."""
+    import tensorflow as tf
+
+    if threads and not on_gpu():
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def fused(on):
+    """Set whether the generated builders built from now on fuse their step (XLA)."""
+    from neurogen.tf_builder import GeneratedBuilder
+
+    GeneratedBuilder.fuse = on

@@ -165,26 +165,91 @@ class GeneratedBuilder(TFNeuronBuilder):
             return {keys[0][0]: None}
         return {k[0]: self._constant([key == k for key in keys], sizes, tf.bool) for k in set(keys)}
 
+    #: run ``step`` as one XLA-compiled function (``tf.function(jit_compile=True)``):
+    #: one fused kernel per step instead of one kernel per elementwise op.  Set
+    #: ``GeneratedBuilder.fuse = False`` (or on one generated builder class) before
+    #: building a simulator to run the plain TensorFlow ops; each builder keeps the
+    #: value it saw first.
+    fuse = True
+    #: smallest group (minibatch x neurons) that is fused: below it the compiled
+    #: call's own overhead (about 0.1 ms per step on a CPU) costs more than the
+    #: kernel launches it saves
+    fuse_min_size = 32768
+
     def build_step(self, signals, **step_kwargs):
-        """NengoDL's step, except where the group mixes ``"rate"`` and ``"surrogate"``
-        training: there, while training, the rate neurons output their rate and hold
-        their states, and the others run the (surrogate-gradient) step."""
+        """NengoDL's step, with ``step`` fused (see :attr:`fuse`).  While training in
+        ``"rate"`` mode: ``training_step``, states held.  Where the group mixes
+        ``"rate"`` and ``"surrogate"`` training: the rate neurons output their rate
+        and hold their states, the others run the (surrogate-gradient) step."""
         self.read_parameters(signals)
-        if self.rate_mask is None:
-            return super().build_step(signals, **step_kwargs)
+        if getattr(self, "draws", 0):
+            self.draw_position(signals)
         J = signals.gather(self.J_data)
         state = {s: signals.gather(d) for s, d in self.state_data.items()}
-        stepped = tf.nest.flatten(self.step(J, signals.dt, **state))
+        stepped = tf.nest.flatten(self.fused_step(J, signals.dt, **state))
+        if len(stepped) != 1 + len(state):
+            raise ValueError(f"`{type(self).__name__}.step` must return the output and {len(state)} states")
+        if self.rate_mask is not None:
+            def training():
+                rate = self.training_step(J, signals.dt, **state)
+                held = [tf.where(self.rate_mask, old, new) for old, new in zip(state.values(), stepped[1:])]
+                return (tf.where(self.rate_mask, rate, stepped[0]), *held)
 
-        def training():
-            rate = self.training_step(J, signals.dt, **state)
-            held = [tf.where(self.rate_mask, old, new) for old, new in zip(state.values(), stepped[1:])]
-            return (tf.where(self.rate_mask, rate, stepped[0]), *held)
-
-        out = tf.nest.flatten(smart_cond.smart_cond(self.config.training, training, lambda: tuple(stepped)))
+            out = smart_cond.smart_cond(self.config.training, training, lambda: tuple(stepped))
+        elif self.spiking and not self.config.inference_only:
+            out = smart_cond.smart_cond(
+                self.config.training,
+                lambda: (self.training_step(J, signals.dt, **state), *state.values()),
+                # stop_gradient: no NaNs from the unused branch's gradient (as NengoDL)
+                lambda: tuple(tf.stop_gradient(x) for x in stepped),
+            )
+        else:
+            out = stepped
+        out = tf.nest.flatten(out)
         signals.scatter(self.output_data, out[0])
         for state_data, value in zip(self.state_data.values(), out[1:]):
             signals.scatter(state_data, value)
+
+    def fused_step(self, J, dt, **state):
+        """``step``, compiled by XLA where :attr:`fuse` is on.  Every tensor the
+        builder holds (``self.params``: constants, per-neuron tensors or variables;
+        surrogate scales, masks, ...) goes in as an argument, so the compiled function
+        captures no tensor of another graph (which breaks its gradient in a loop)."""
+        if not self._fusing(J):
+            return self.step(J, dt, **state)
+        graph = tf.compat.v1.get_default_graph()
+        if getattr(self, "_fused", (None,))[0] is not graph:
+            self._fused = (graph, tf.function(self._step_with, jit_compile=True, autograph=False))
+        return self._fused[1](self._tensor_attributes(), J, dt, state)
+
+    def _tensor_attributes(self):
+        """The builder's attributes that are tensors or structures of tensors."""
+        def plain(x):
+            return tf.is_tensor(x) or isinstance(x, (bool, int, float, str, type(None)))
+
+        out = {}
+        for name, value in vars(self).items():
+            leaves = tf.nest.flatten(value) if isinstance(value, (dict, list, tuple)) else [value]
+            if any(tf.is_tensor(x) for x in leaves) and all(plain(x) for x in leaves):
+                out[name] = value
+        return out
+
+    def _fusing(self, J):
+        """Whether to fuse: decided once per builder (NengoDL rebuilds its graph on
+        fit, predict, ...) from :attr:`fuse` and the group's size."""
+        if "_fuse" not in self.__dict__:
+            size = J.shape.num_elements()
+            self._fuse = bool(self.fuse) and (size is None or size >= self.fuse_min_size)
+        return self._fuse
+
+    def _step_with(self, attributes, J, dt, state):
+        """``step`` with ``attributes`` (the arguments) in place of the builder's own."""
+        own = {name: getattr(self, name) for name in attributes}
+        vars(self).update(attributes)
+        try:
+            return self.step(J, dt, **state)
+        finally:
+            vars(self).update(own)
 
     def _training_options(self, neurons):
         defaults = self.neuron_type.training_defaults
@@ -293,16 +358,25 @@ class GeneratedBuilder(TFNeuronBuilder):
         steps = [s for s in signals if s.name == "step" and s.ndim == 0 and np.issubdtype(s.dtype, np.integer)]
         if len(steps) != 1:
             raise BuildError(f"{self.neuron_type.__name__}: cannot find the simulator's step counter")
-        self.step_data, self.signals = signals[steps[0]], signals
+        self.step_data, self.passes = signals[steps[0]], 0
+
+    def draw_position(self, signals):
+        """Where this pass of the step is in the run (called by ``build_step`` before
+        ``step``, outside any fused function): the simulator's step counter, and how
+        often the step was built before in this graph (NengoDL's unrolled steps)."""
+        self.step_now = tf.cast(tf.reshape(signals.gather(self.step_data), ()), tf.int64)
+        self.pass_now = tf.constant(self.passes, tf.int64)
+        self.passes += 1
         self.calls = [0] * max(self.draws, 1)
 
     def seed(self, index):
         """The stateless seed of draw ``index`` at this step: (op seed, step), the op
-        seed shifted by how often the draw was built before (a sub-step loop run in
-        Python, NengoDL's unrolled steps), so that each pass draws new numbers."""
-        step = tf.cast(tf.reshape(self.signals.gather(self.step_data), ()), tf.int64)
+        seed shifted by the pass (see :meth:`draw_position`) and by how often the draw
+        was built before in this pass (a sub-step loop run in Python), so that each
+        draw has its own numbers."""
         calls, self.calls[index] = self.calls[index], self.calls[index] + 1
-        return tf.stack([self.op_seeds[index] + calls, step])
+        shift = self.pass_now * 1024 + calls
+        return tf.stack([self.op_seeds[index] + shift, self.step_now])
 
     def rand(self, index, like):
         """Uniform numbers on [0, 1), one per element of ``like`` (stateless)."""
