@@ -124,7 +124,7 @@ class GeneratedBuilder(TFNeuronBuilder):
         """``value`` (a parameter, read where a mask drops some neurons) per neuron,
         with non-finite gradients set to 0 (see ``neurogen.backends``); unchanged
         where no parameter is trained."""
-        if not self.trainable:
+        if not getattr(self, "trainable", None):
             return value
         return _finite_gradient(value + tf.zeros_like(like))
 
@@ -380,11 +380,11 @@ class GeneratedBuilder(TFNeuronBuilder):
 
     def rand(self, index, like):
         """Uniform numbers on [0, 1), one per element of ``like`` (stateless)."""
-        return tf.random.stateless_uniform(tf.shape(like), self.seed(index), dtype=like.dtype)
+        return tf.random.stateless_uniform(tf.shape(like), self.seed(index), dtype=like.dtype, alg="philox")
 
     def randn(self, index, like):
         """Standard normal numbers, one per element of ``like`` (stateless)."""
-        return tf.random.stateless_normal(tf.shape(like), self.seed(index), dtype=like.dtype)
+        return tf.random.stateless_normal(tf.shape(like), self.seed(index), dtype=like.dtype, alg="philox")
 
     def training_step(self, J, dt, **state):
         """Differentiable steady-state rate, interpolated from the simulated f-I curve."""
