@@ -184,7 +184,7 @@ def _max_dt(stability, printer):
 def _sampled_max_dt(stability):
     """The least sampled (non-linear) limit, as a number, or None."""
     limits = [float(e) for _, method, e in stability if method.endswith(", sampled")]
-    return repr(min(limits)) if limits else None
+    return repr(float(f"{min(limits):.4g}")) if limits else None
 
 
 def _literal(options):

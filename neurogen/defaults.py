@@ -132,8 +132,10 @@ def threshold_current(model, neuron, dt=None):
 
 def table_dt(model, neuron):
     """The step the type's rate table is simulated at (see ``runtime.rate_table``)."""
+    from .runtime import hard_max_dt
+
     dt = model.rate_table["dt"]
-    return min(dt, neuron.max_dt() / 2) if hasattr(neuron, "max_dt") else dt
+    return min(dt, hard_max_dt(neuron) / 2) if hasattr(neuron, "max_dt") else dt
 
 
 def bracket_threshold(neuron, model, dt, duration=0.2, points=17, rounds=1):
