@@ -31,11 +31,12 @@ def analyse_spec(path):
     rates or printing code (what ``neurogen check`` needs); raises :class:`SpecError`."""
     from dataclasses import replace
 
-    from . import diagnostics, discretize, model, spec
+    from . import diagnostics, discretize, model, singularities, spec
 
     parsed = spec.load(path)
     m = model.build_model(parsed)
     check_binding(m, parsed)
+    singularities.guard_model(m)  # removable 0/0 points, before any method sees them
     program = discretize.discretize(m)
     sampler = diagnostics.Sampler(m)  # max_dt of non-linear explicit updates
     program = replace(program, stability=program.stability + tuple(diagnostics.sampled_limits(m, program, sampler)))
@@ -49,6 +50,9 @@ def compile_spec(path, display_path=None):
     analysed = analyse_spec(path)
     parsed, m, program = analysed.spec, analysed.model, analysed.program
     rates.complete_rates(m, program)
+    from . import singularities
+
+    singularities.guard_model(m)  # a derived rate too
     from . import diagnostics
 
     diagnostics.warn(diagnostics.step_warnings(m, program, diagnostics.DEFAULT_DT, analysed.sampler), path)
