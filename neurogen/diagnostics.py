@@ -21,6 +21,8 @@ from .symbols import DT, OUTPUT, J, representative_value
 #: seconds simulated per current, and the most states kept for eigenvalues
 DURATION = 0.1
 MAX_SAMPLES = 400
+#: right-hand side evaluations per current, at most (bounds the time `check` takes)
+MAX_EVALUATIONS = 1500
 EXPLICIT = ("euler", "rk4")
 #: the step ``build`` checks against (nengo's default)
 DEFAULT_DT = 0.001
@@ -73,7 +75,12 @@ class Sampler:
         visited = []
         derivative = ref._derivative
 
+        budget = []
+
         def record(t, y, current, refractory):
+            if len(budget) >= MAX_EVALUATIONS:
+                return np.zeros_like(y)  # enough seen: let the solver run out
+            budget.append(None)
             visited.append(np.concatenate([[current(t)], y]))
             return derivative(t, y, current, refractory)
 
@@ -82,6 +89,7 @@ class Sampler:
             warnings.simplefilter("ignore")
             self.spikes = {}
             for value in currents(model):
+                budget.clear()
                 try:
                     times, _ = ref.simulate(lambda t, v=value: v, y0, DURATION, rtol=1e-4, atol=1e-6)
                     self.spikes[float(value)] = len(times)
@@ -114,9 +122,13 @@ class Sampler:
             return np.zeros(0)  # reads something not simulated (a local): no estimate
         from .reference import MODULES
 
-        f = sp.lambdify(symbols, jac, modules=MODULES)
-        with np.errstate(all="ignore"):
-            mats = np.array([np.array(f(*row), dtype=float) for row in samples])
+        k, n = jac.shape[0], len(samples)
+        mats = np.zeros((n, k, k))
+        with np.errstate(all="ignore"):  # one vectorized call per entry
+            for (i, j), entry in np.ndenumerate(np.array(jac.tolist(), dtype=object)):
+                if entry != 0:
+                    value = sp.lambdify(symbols, entry, modules=MODULES)(*samples.T)
+                    mats[:, i, j] = np.broadcast_to(np.asarray(value, dtype=float), n)
         mats = mats[np.all(np.isfinite(mats), axis=(1, 2))]
         return np.linalg.eigvals(mats).ravel() if len(mats) else np.zeros(0)
 

@@ -202,22 +202,44 @@ class Implicit(Method):
             helpers += [Assign(sym, r.xreplace(at)) for sym, r in zip(f, rhs)]
             # residual G = y - x - h f(y); Newton matrix M = I - h J(y)
             residual = [sp.Add(y, -x, -ctx.h * fi) if n > 1 else -ctx.h * fi for y, x, fi in zip(current, xs, f)]
-            entries = {}
-            matrix = sp.zeros(k, k)
-            for i in range(k):
-                for j in range(k):
-                    value = (1 if i == j else 0) - ctx.h * jac[i, j].xreplace(at)
-                    if jac[i, j] == 0:
-                        matrix[i, j] = value
-                        continue
-                    sym = temporary(f"m{n}_{i}{j}_{xs[0]}")
-                    helpers.append(Assign(sym, value))
-                    matrix[i, j] = sym
-            delta = matrix.LUsolve(sp.Matrix(residual)) if k > 1 else sp.Matrix([residual[0] / matrix[0, 0]])
+            matrix = [[(1 if i == j else 0) - ctx.h * jac[i, j].xreplace(at) for j in range(k)] for i in range(k)]
+            delta = _solve(matrix, residual, helpers, f"{n}_{xs[0]}")
             nxt = [temporary(f"{x}_{n}") for x in xs]
             helpers += [Assign(y, sp.Add(c, -d)) for y, c, d in zip(nxt, current, delta)]
             current = nxt
         return helpers, [(x, "=", y) for x, y in zip(xs, current)]
+
+
+def _solve(matrix, rhs, helpers, tag):
+    """Solve ``matrix @ delta = rhs`` by Gaussian elimination without pivoting (the
+    Newton matrix ``I - h J`` is diagonally dominant for small ``h``), one small
+    statement per entry (appended to ``helpers``): no symbolic fill-in blow-up."""
+    k = len(rhs)
+    a = [list(row) for row in matrix]
+    b = list(rhs)
+
+    def named(value, name):
+        if value.is_Atom or value.is_number:
+            return value
+        sym = temporary(f"{name}_{tag}")
+        helpers.append(Assign(sym, value))
+        return sym
+
+    for p in range(k):
+        a[p][p] = named(a[p][p], f"pivot{p}")
+        for i in range(p + 1, k):
+            if a[i][p] == 0:
+                continue
+            factor = named(a[i][p] / a[p][p], f"l{i}{p}")
+            for j in range(p + 1, k):
+                if a[p][j] != 0:
+                    a[i][j] = named(a[i][j] - factor * a[p][j], f"u{i}{j}_{p}")
+            b[i] = named(b[i] - factor * b[p], f"r{i}_{p}")
+    delta = [None] * k
+    for i in reversed(range(k)):
+        total = b[i] - sp.Add(*[a[i][j] * delta[j] for j in range(i + 1, k) if a[i][j] != 0])
+        delta[i] = named(total / a[i][i], f"d{i}")
+    return delta
 
 
 #: Newton iterations of :class:`Implicit` (from ``y = x``: exact for linear ODEs
