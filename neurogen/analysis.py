@@ -161,7 +161,7 @@ def largest_stable_step(eigenvalues, method):
     lam = lam[np.isfinite(lam) & (lam.real < -1e-9 * np.abs(lam))]
     if R is None or lam.size == 0:
         return np.inf
-    lam = np.unique(np.round(lam, 6))
+    lam = np.unique(lam)
     radius = np.linspace(0, 3.2, 3201)[1:]
     z = radius[None, :] * (lam / np.abs(lam))[:, None]
     outside = np.abs(R(z)) > 1 + 1e-12

@@ -101,8 +101,10 @@ def step_needed(neuron, model, start=LARGEST_DT, duration=PROBE_DURATION):
     if not model.states:
         return start
     dt = min(start, model.rate_table["dt"]) if model.rate_table else start
-    if hasattr(neuron, "max_dt"):
-        dt = min(dt, neuron.max_dt() / 2)
+    if hasattr(neuron, "max_dt"):  # the halving below finds what sampled limits suggest
+        from .runtime import hard_max_dt
+
+        dt = min(dt, hard_max_dt(neuron) / 2)
     J = np.linspace(*table_range(model), 9)
     while dt / 2 >= SMALLEST_DT:
         window = min(duration, PROBE_STEPS * dt)  # bounds the cost of small steps
