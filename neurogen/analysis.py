@@ -144,6 +144,31 @@ def eigenvalues(rhs, xs, values):
 #: stability interval on the negative real axis: |h * lambda| <= bound
 STABILITY_BOUNDS = {"euler": 2.0, "rk4": 2.785293563405282}
 
+#: stability functions R(z) of the explicit methods (|R(h lambda)| <= 1 is stable)
+STABILITY_FUNCTIONS = {
+    "euler": lambda z: 1 + z,
+    "rk4": lambda z: 1 + z + z**2 / 2 + z**3 / 6 + z**4 / 24,
+}
+
+
+def largest_stable_step(eigenvalues, method):
+    """The largest ``h`` with every decaying eigenvalue's ``h lambda`` inside the
+    stability region of ``method`` (walked out along each ray from 0); ``inf`` for
+    methods with no step limit (exact, exponential_euler, implicit) and for growing
+    modes (``Re lambda >= 0``: the solution itself grows there)."""
+    R = STABILITY_FUNCTIONS.get(method)
+    lam = np.asarray(eigenvalues, dtype=complex).ravel()
+    lam = lam[np.isfinite(lam) & (lam.real < -1e-9 * np.abs(lam))]
+    if R is None or lam.size == 0:
+        return np.inf
+    lam = np.unique(lam)
+    radius = np.linspace(0, 3.2, 3201)[1:]
+    z = radius[None, :] * (lam / np.abs(lam))[:, None]
+    outside = np.abs(R(z)) > 1 + 1e-12
+    first = np.where(outside.any(axis=1), np.argmax(outside, axis=1), radius.size - 1)
+    reach = radius[np.maximum(first - 1, 0)]
+    return float(np.min(reach / np.abs(lam)))
+
 
 def stability_limits(updates, methods, states):
     """``(state, method, max_dt)`` for explicit updates of ODEs affine in their state.

@@ -23,17 +23,24 @@ class Compiled:
     model: object
     program: object
     text: str
+    sampler: object = None  # diagnostics.Sampler: states the continuous model visits
 
 
 def analyse_spec(path):
     """Parse, lower, check the binding and discretize one spec, without deriving
     rates or printing code (what ``neurogen check`` needs); raises :class:`SpecError`."""
-    from . import discretize, model, spec
+    from dataclasses import replace
+
+    from . import diagnostics, discretize, model, singularities, spec
 
     parsed = spec.load(path)
     m = model.build_model(parsed)
     check_binding(m, parsed)
-    return Compiled(parsed, m, discretize.discretize(m), None)
+    singularities.guard_model(m)  # removable 0/0 points, before any method sees them
+    program = discretize.discretize(m)
+    sampler = diagnostics.Sampler(m)  # max_dt of non-linear explicit updates
+    program = replace(program, stability=program.stability + tuple(diagnostics.sampled_limits(m, program, sampler)))
+    return Compiled(parsed, m, program, None, sampler)
 
 
 def compile_spec(path, display_path=None):
@@ -43,12 +50,18 @@ def compile_spec(path, display_path=None):
     analysed = analyse_spec(path)
     parsed, m, program = analysed.spec, analysed.model, analysed.program
     rates.complete_rates(m, program)
+    from . import singularities
+
+    singularities.guard_model(m)  # a derived rate too
+    from . import diagnostics
+
+    diagnostics.warn(diagnostics.step_warnings(m, program, diagnostics.DEFAULT_DT, analysed.sampler), path)
     text = codegen.render(m, program, parsed.source, display_path or _display(path))
     try:
         compile(text, f"{m.module}.py", "exec")
     except SyntaxError as e:  # pragma: no cover - a compiler bug, not a spec error
         raise RuntimeError(f"neurogen produced invalid Python for {path}: {e}") from e
-    return Compiled(parsed, m, program, text)
+    return Compiled(parsed, m, program, text, analysed.sampler)
 
 
 def check_binding(m, parsed):

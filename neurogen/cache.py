@@ -18,13 +18,12 @@ def template_folder():
     the package ``neurogen.templates``.  A source checkout used without installing
     it (``PYTHONPATH=.``) has no such package; its ``templates/`` folder stands in.
     """
-    try:
-        return importlib.resources.files("neurogen.templates")
-    except ModuleNotFoundError:
-        checkout = Path(__file__).resolve().parent.parent / "templates"
-        if not checkout.is_dir():
-            raise
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if (checkout / "module.py.j2").is_file():
+        # a source checkout's own templates, even where another checkout is installed
+        # (editable) as ``neurogen.templates``
         return checkout
+    return importlib.resources.files("neurogen.templates")
 
 
 def template_names():

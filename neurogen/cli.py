@@ -19,6 +19,25 @@ def _quiet_libraries():
     warnings.filterwarnings("ignore", message="No GPU support detected")
 
 
+class _printed_warnings:
+    """Print NeurogenWarnings raised inside the block as ``warning: ...`` lines."""
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings(record=True)
+        self._caught = self._catch.__enter__()
+        warnings.simplefilter("always")
+
+    def __exit__(self, *exc):
+        from .errors import NeurogenWarning
+
+        self._catch.__exit__(*exc)
+        for w in self._caught:
+            if issubclass(w.category, NeurogenWarning):
+                print(f"warning: {w.message}", file=sys.stderr)
+
+
 def _print_error(error):
     print(f"error: {error}", file=sys.stderr)
 
@@ -39,7 +58,8 @@ def cmd_build(args):
     def start(path):
         _progress(args, f"compiling {path} ...")
 
-    results = build(paths, out, force=args.force, on_result=report, on_start=start)
+    with _printed_warnings():
+        results = build(paths, out, force=args.force, on_result=report, on_start=start)
     if not results:
         _print_error(f"no specs found in {' '.join(map(str, paths))}")
         return EXIT_SPEC_ERROR
@@ -49,6 +69,7 @@ def cmd_build(args):
 def cmd_check(args):
     from .analysis import stability_warnings
     from .build import analyse_spec, collect
+    from .diagnostics import mistakes, step_warnings
 
     failed = False
     specs = collect(args.paths)
@@ -62,7 +83,10 @@ def cmd_check(args):
             _print_error(e)
             failed = True
             continue
-        for message in stability_warnings(compiled.model, compiled.program, args.dt):
+        messages = stability_warnings(compiled.model, compiled.program, args.dt)
+        messages += step_warnings(compiled.model, compiled.program, args.dt, compiled.sampler)
+        messages += mistakes(compiled.model, compiled.program, compiled.sampler)
+        for message in messages:
             print(f"warning: {path}: {message}", file=sys.stderr)
         if not args.quiet:
             print(f"ok        {path}")

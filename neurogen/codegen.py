@@ -105,6 +105,7 @@ def render(model, program, source, spec_path):
         tf_smoothed_rate=tensorflow_printer().doprint(smoothed) if smoothed is not None else None,
         tf_rate_params=_reads_params(rate, smoothed),
         max_dt=_max_dt(program.stability, numpy_printer_),
+        sampled_max_dt=_sampled_max_dt(program.stability),
         runtime_imports=sorted(_runtime_imports(model, program)),
         stability_params=sorted({str(x) for _, _, e in program.stability for x in e.free_symbols}),
         rates_kind=rates_kind(model),
@@ -176,13 +177,19 @@ def _max_dt(stability, printer):
     """Code for the largest stable dt: min over the explicit updates' limits."""
     if not stability:
         return None
-    terms = [printer.doprint(expr) for _, _, expr in stability]
-    if len(terms) == 1:
-        return terms[0]
+    terms = [printer.doprint(expr) for _, method, expr in stability if not method.endswith(", sampled")]
+    if not terms:
+        return 'float("inf")'
     nested = terms[-1]  # elementwise, for per-neuron parameters
     for term in reversed(terms[:-1]):
         nested = f"np.minimum({term}, {nested})"
     return nested
+
+
+def _sampled_max_dt(stability):
+    """The least sampled (non-linear) limit, as a number, or None."""
+    limits = [float(e) for _, method, e in stability if method.endswith(", sampled")]
+    return repr(float(f"{min(limits):.4g}")) if limits else None
 
 
 def _literal(options):

@@ -104,8 +104,10 @@ def step_needed(neuron, model, start=LARGEST_DT, duration=PROBE_DURATION):
     if not model.states:
         return start
     dt = min(start, model.rate_table["dt"]) if model.rate_table else start
-    if hasattr(neuron, "max_dt"):
-        dt = min(dt, neuron.max_dt() / 2)
+    if hasattr(neuron, "max_dt"):  # the halving below finds what sampled limits suggest
+        from .runtime import hard_max_dt
+
+        dt = min(dt, hard_max_dt(neuron) / 2)
     J = np.linspace(*table_range(model), 9)
     while dt / 2 >= SMALLEST_DT:
         window = min(duration, PROBE_STEPS * dt)  # bounds the cost of small steps
@@ -135,8 +137,10 @@ def threshold_current(model, neuron, dt=None):
 
 def table_dt(model, neuron):
     """The step the type's rate table is simulated at (see ``runtime.rate_table``)."""
+    from .runtime import hard_max_dt
+
     dt = model.rate_table["dt"]
-    return min(dt, neuron.max_dt() / 2) if hasattr(neuron, "max_dt") else dt
+    return min(dt, hard_max_dt(neuron) / 2) if hasattr(neuron, "max_dt") else dt
 
 
 def bracket_threshold(neuron, model, dt, duration=0.2, points=17, rounds=1):

@@ -37,6 +37,7 @@ from .ir import (
 )
 from .cse import eliminate
 from . import noise
+from .diagnostics import Sampler
 from .methods import Context, choose, coupled_groups
 from .symbols import DT, J
 
@@ -142,7 +143,8 @@ def discretize(model, path=None):
 
     bounds = {model.symbols[p.name]: (p.low, p.high, p.low_open, p.value) for p in model.parameters}
     params = frozenset(model.param_symbols)
-    _block(out, model.dynamics, Context(h, bounds, params), path, chosen, "integrate the dynamics")
+    eigenvalues = Sampler(model)  # lazy: simulates only if `auto` needs a stability test
+    _block(out, model.dynamics, Context(h, bounds, params, eigenvalues=eigenvalues), path, chosen, "integrate the dynamics")
     methods = {name: method for name, (method, _) in chosen.items()}
 
     if model.spiking:
@@ -163,7 +165,7 @@ def discretize(model, path=None):
         out.append(Output(model.output))
         _clamps(out, model)
 
-    _block(out, model.after_output, Context(DT, bounds, params), path, chosen, "updates that see this step's output")
+    _block(out, model.after_output, Context(DT, bounds, params, eigenvalues=eigenvalues), path, chosen, "updates that see this step's output")
     out.extend(_masked(model.after_reset, "reset after the update"))
     methods = {name: method for name, (method, _) in chosen.items()}
     stability = analysis.stability_limits(model.dynamics + model.after_output, methods, model.state_symbols)

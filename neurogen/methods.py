@@ -24,6 +24,12 @@ class Context:
     h: sp.Expr
     bounds: dict
     params: frozenset
+    #: the simulator step the model is expected to run at (s): ``auto`` takes
+    #: ``implicit`` where an explicit step of this length would be unstable
+    dt: float = 0.001
+    #: ``eigenvalues(rhs, xs)``: Jacobian eigenvalues of a group sampled along
+    #: simulated trajectories (:class:`neurogen.diagnostics.Sampler`), or None
+    eigenvalues: object = None
 
 
 class Method:
@@ -169,10 +175,114 @@ def _rk4(xs, rhs, h):
     return helpers, increments
 
 
+class Implicit(Method):
+    """Backward Euler ``y = x + h f(y)``, solved with :data:`NEWTON_ITERATIONS`
+    Newton steps from ``y = x`` on the SymPy Jacobian of the whole group (as NMODL's
+    ``derivimplicit``).  The iterations are unrolled into plain assignments and the
+    ``k x k`` Newton system is solved symbolically (LU), so NumPy and TensorFlow
+    print it like any other update and TensorFlow differentiates through it.
+
+    Backward Euler rather than trapezoidal: it is L-stable (a fast gate relaxes in
+    one step, with no sign-flipping oscillation at ``h lambda << -1``), which is
+    what a stiff model at nengo's step needs; it is first order."""
+
+    name = "implicit"
+    summary = "stiff: backward Euler, Newton iterations on the Jacobian"
+    stiff = True
+
+    def integrate(self, group, ctx):
+        xs = [u.target for u in group]
+        rhs = [_smooth_derivatives(evaluated(u.expr)) for u in group]
+        jac = analysis.jacobian(rhs, xs).applyfunc(_smooth_derivatives)
+        k = len(xs)
+        helpers, current = [], list(xs)
+        for n in range(1, NEWTON_ITERATIONS + 1):
+            at = dict(zip(xs, current))
+            f = [temporary(f"f{n}_{x}") for x in xs]
+            helpers += [Assign(sym, r.xreplace(at)) for sym, r in zip(f, rhs)]
+            # residual G = y - x - h f(y); Newton matrix M = I - h J(y)
+            residual = [sp.Add(y, -x, -ctx.h * fi) if n > 1 else -ctx.h * fi for y, x, fi in zip(current, xs, f)]
+            matrix = [[(1 if i == j else 0) - ctx.h * jac[i, j].xreplace(at) for j in range(k)] for i in range(k)]
+            delta = _solve(matrix, residual, helpers, f"{n}_{xs[0]}")
+            nxt = [temporary(f"{x}_{n}") for x in xs]
+            helpers += [Assign(y, sp.Add(c, -d)) for y, c, d in zip(nxt, current, delta)]
+            current = nxt
+        return helpers, [(x, "=", y) for x, y in zip(xs, current)]
+
+
+def _solve(matrix, rhs, helpers, tag):
+    """Solve ``matrix @ delta = rhs`` by Gaussian elimination without pivoting (the
+    Newton matrix ``I - h J`` is diagonally dominant for small ``h``), one small
+    statement per entry (appended to ``helpers``): no symbolic fill-in blow-up."""
+    k = len(rhs)
+    a = [list(row) for row in matrix]
+    b = list(rhs)
+
+    def named(value, name):
+        if value.is_Atom or value.is_number:
+            return value
+        sym = temporary(f"{name}_{tag}")
+        helpers.append(Assign(sym, value))
+        return sym
+
+    for p in range(k):
+        a[p][p] = named(a[p][p], f"pivot{p}")
+        for i in range(p + 1, k):
+            if a[i][p] == 0:
+                continue
+            factor = named(a[i][p] / a[p][p], f"l{i}{p}")
+            for j in range(p + 1, k):
+                if a[p][j] != 0:
+                    a[i][j] = named(a[i][j] - factor * a[p][j], f"u{i}{j}_{p}")
+            b[i] = named(b[i] - factor * b[p], f"r{i}_{p}")
+    delta = [None] * k
+    for i in reversed(range(k)):
+        total = b[i] - sp.Add(*[a[i][j] * delta[j] for j in range(i + 1, k) if a[i][j] != 0])
+        delta[i] = named(total / a[i][i], f"d{i}")
+    return delta
+
+
+#: Newton iterations of :class:`Implicit` (from ``y = x``: exact for linear ODEs
+#: after one; the error falls quadratically, ``O(h^4)`` after two)
+NEWTON_ITERATIONS = 3
+
+
+def _smooth_derivatives(expr):
+    """Derivatives of min/max/abs print as ``where``: Heaviside and sign become Piecewise."""
+    return expr.replace(
+        lambda e: isinstance(e, sp.Heaviside),
+        lambda e: sp.Piecewise((1, e.args[0] > 0), (0, True)),
+    ).replace(
+        lambda e: isinstance(e, sp.sign),
+        lambda e: sp.Piecewise((1, e.args[0] > 0), (-1, e.args[0] < 0), (0, True)),
+    )
+
+
+def unstable_at(group, method, ctx):
+    """A reason string when ``method`` (euler or rk4) is unstable for ``group`` at
+    ``ctx.dt`` (Jacobian eigenvalues at the default parameters, sampled along
+    simulated trajectories), else None."""
+    if ctx.eigenvalues is None:
+        return None
+    xs = [u.target for u in group]
+    limit = analysis.largest_stable_step(ctx.eigenvalues([u.expr for u in group], xs), method)
+    if limit < ctx.dt:
+        return f"unstable for dt > {limit:.3g} s along sampled trajectories, dt = {ctx.dt:g} s"
+    return None
+
+
+class AutoRK4(RK4):
+    """RK4 as ``auto`` tries it: only where it is stable at the step in use."""
+
+    def check(self, group, ctx):
+        return unstable_at(group, "rk4", ctx)
+
+
 #: every method a spec may name, by name
-METHODS = {m.name: m for m in (Exact(), ExponentialEuler(), Euler(), RK4())}
-#: what ``auto`` tries, in order, on each coupled group (rk4 always applies)
-AUTO_ORDER = ("exact", "exponential_euler", "rk4")
+METHODS = {m.name: m for m in (Exact(), ExponentialEuler(), Euler(), RK4(), Implicit())}
+#: what ``auto`` tries, in order, on each coupled group (implicit always applies)
+AUTO_ORDER = ("exact", "exponential_euler", "rk4", "implicit")
+_AUTO = {"rk4": AutoRK4()}
 
 
 def coupled_groups(odes):
@@ -216,7 +326,7 @@ def choose(group, ctx, path):
     if auto:
         refusals = []
         for name in AUTO_ORDER:
-            reason = METHODS[name].check(auto, ctx)
+            reason = _AUTO.get(name, METHODS[name]).check(auto, ctx)
             if reason is None:
                 why = "; ".join(refusals + [METHODS[name].summary])
                 chosen.append((METHODS[name], auto, f"auto: {why}"))

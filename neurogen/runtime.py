@@ -226,7 +226,7 @@ def rate_table(neuron_type, low, high, points, settle, duration, dt=0.001, top_r
     """
     _require_scalar(neuron_type)
     if hasattr(neuron_type, "max_dt"):  # simulate where the explicit updates are stable
-        dt = min(dt, neuron_type.max_dt() / 2)
+        dt = min(dt, hard_max_dt(neuron_type) / 2)
     options = dict(low=low, high=high, points=points, settle=settle, duration=duration, dt=dt)
     if top_rate != TOP_RATE:
         options["top_rate"] = top_rate
@@ -384,16 +384,34 @@ def per_neuron_tables(neuron_type, n_neurons, options):
     return tables
 
 
+def hard_max_dt(neuron_type):
+    """``max_dt()`` without the limits sampled along trajectories (``sampled_max_dt``):
+    the limits that hold for every state and input (the strictest neuron's)."""
+    if hasattr(neuron_type, "sampled_max_dt"):
+        return float(np.min(neuron_type.max_dt(sampled=False)))
+    return float(np.min(neuron_type.max_dt()))  # the strictest neuron's
+
+
 def check_dt(neuron_type, dt):
-    """Raise a clear error when ``dt`` is beyond ``neuron_type``'s stable range."""
+    """Raise a clear error when ``dt`` is beyond ``neuron_type``'s stable range; warn
+    when it is beyond the limit sampled along trajectories (a non-linear update can
+    leave its unstable region again, as Izhikevich's voltage does above J = -20)."""
     from nengo.exceptions import BuildError
 
-    limit = float(np.min(neuron_type.max_dt()))  # the strictest neuron's
+    limit = hard_max_dt(neuron_type)
     if dt > limit:
         raise BuildError(
             f"dt = {dt} s is too large for {neuron_type}: its explicit updates are "
             f"stable only for dt <= {limit:.4g} s (see `neurogen check`)"
         )
+    sampled = getattr(neuron_type, "sampled_max_dt", np.inf)
+    if dt > sampled:
+        warnings.warn(
+            f"dt = {dt} s is beyond the largest stable step of {type(neuron_type).__name__}'s "
+            f"non-linear explicit updates, {sampled:.4g} s (sampled along trajectories at "
+            f"the default parameters); it may oscillate or diverge at some inputs (see "
+            f"`neurogen check --dt {dt}`; `substeps` or method 'implicit' fix it)",
+            NeurogenWarning, stacklevel=3)
 
 
 def settled_output(neuron_type, J, dt=0.001, duration=1.0):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import SpecError
 
-METHODS = ("auto", "exact", "exponential_euler", "euler", "rk4")
+METHODS = ("auto", "exact", "exponential_euler", "euler", "rk4", "implicit")
 SPIKE_TIMES = ("auto", "exact", "linear", "end")
 
 #: Names a spec may not declare: the step's own inputs, attributes that every nengo
