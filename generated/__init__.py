@@ -7,6 +7,7 @@ from . import adex
 from . import alif_threshold
 from . import exp_if
 from . import fast_lif
+from . import hodgkin_huxley
 from . import izhikevich
 from . import lif
 from . import lif_rate
@@ -17,4 +18,4 @@ from . import soft_lif_rate
 from . import spiking_rectified_linear
 from . import tanh
 
-__all__ = ['adaptive_lif', 'adaptive_lif_rate', 'adex', 'alif_threshold', 'exp_if', 'fast_lif', 'izhikevich', 'lif', 'lif_rate', 'qif', 'rectified_linear', 'sigmoid', 'soft_lif_rate', 'spiking_rectified_linear', 'tanh']
+__all__ = ['adaptive_lif', 'adaptive_lif_rate', 'adex', 'alif_threshold', 'exp_if', 'fast_lif', 'hodgkin_huxley', 'izhikevich', 'lif', 'lif_rate', 'qif', 'rectified_linear', 'sigmoid', 'soft_lif_rate', 'spiking_rectified_linear', 'tanh']

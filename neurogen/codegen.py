@@ -14,7 +14,7 @@ import sympy as sp
 from . import __version__
 from .cache import cache_key, read_template
 from .backends import numpy_lines, tensorflow_lines
-from .ir import Propagator, temporary
+from .ir import Propagator, SubstepLoop, temporary, walk
 from .printers import numpy_printer, tensorflow_printer
 from .spec import SURROGATES
 from .symbolic import evaluated
@@ -107,7 +107,7 @@ def render(model, program, source, spec_path):
         runtime_imports=sorted(_runtime_imports(model, program)),
         stability_params=sorted({str(x) for _, _, e in program.stability for x in e.free_symbols}),
         rates_kind=rates_kind(model),
-        uses_propagator=any(isinstance(s, Propagator) for s in program.statements),
+        uses_propagator=any(isinstance(s, Propagator) for s in walk(program.statements)),
     )
     return _environment().get_template("module.py.j2").render(**context)
 
@@ -166,6 +166,8 @@ def rates_kind(model):
 def _runtime_imports(model, program):
     """Names the module needs from neurogen.runtime."""
     names = {"check_dt"} if program.stability else set()
+    if any(isinstance(s, SubstepLoop) and s.max_step is not None for s in program.statements):
+        names.add("substep_count")
     helper = {"table": "rate_table", "settled": "settled_output"}.get(rates_kind(model))
     return names | ({helper} if helper else set())
 

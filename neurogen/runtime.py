@@ -12,6 +12,7 @@ Tables are kept in memory (the most recent :data:`MEMORY_TABLES`) and on disk
 This module never imports TensorFlow.
 """
 
+import math
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -353,3 +354,10 @@ def settled_output(neuron_type, J, dt=0.001, duration=1.0):
     for _ in range(int(round(duration / dt))):
         neuron_type.step(dt, flat, output, **state)
     return output.reshape(J.shape)
+
+
+def substep_count(dt, max_step, substeps=1):
+    """Sub-steps per simulator step: ``max(substeps, ceil(dt / max_step))`` (a ratio
+    within 1e-9 of an integer counts as that integer: 1e-3 / 1e-4 is 10, not 11)."""
+    ratio = float(dt) / max_step
+    return max(int(substeps), int(math.ceil(ratio - 1e-9 * max(ratio, 1.0))))

@@ -37,6 +37,22 @@ class softplus(sp.Function):
         return sp.log(1 + sp.exp(x))
 
 
+class Crosses(sp.logic.boolalg.BooleanFunction):
+    """``crosses(x, threshold)``: ``x`` rose above ``threshold`` during the step (its
+    value before the update ``<= threshold``, after it ``> threshold``).  Only in a
+    spike condition; :func:`neurogen.discretize.discretize` lowers it."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, x, threshold):
+        return None  # never folded
+
+    @property
+    def free_symbols(self):
+        return self.args[0].free_symbols | self.args[1].free_symbols
+
+
 def _where(cond, a, b):
     # unevaluated, so SymPy does not fold nested conditions into each other
     return sp.Piecewise((a, cond), (b, True), evaluate=False)
@@ -71,6 +87,7 @@ FUNCTIONS = {
     "max": (sp.Max, 2, "elementwise maximum"),
     "clip": (_clip, 3, "clip(x, low, high) = min(max(x, low), high)"),
     "where": (_where, 3, "where(condition, a, b): a where condition holds, else b"),
+    "crosses": (Crosses, 2, "crosses(x, threshold): x rose above threshold during the step (spike condition only)"),
 }
 
 CONSTANTS = {"pi": sp.pi, "inf": sp.oo}
@@ -132,6 +149,7 @@ class _Translator:
         self.text = text
         self.symbols = symbols
         self.path = path
+        self.crossing_ok = False  # crosses() is allowed in spike conditions only
 
     def fail(self, message):
         raise SpecError(f"{message} in {self.text.where}", self.path, self.text.line)
@@ -223,9 +241,17 @@ class _Translator:
         func, nargs, _ = FUNCTIONS[fname]
         if len(node.args) != nargs:
             self.fail(f"{fname}() takes {nargs} argument{'s' if nargs > 1 else ''}, got {len(node.args)}")
+        if fname == "crosses":
+            if not self.crossing_ok:
+                self.fail("crosses() is only allowed in a spike condition, outside where()")
+            return Crosses(*[self.number(a) for a in node.args])
         if fname == "where":
             cond, a, b = node.args
-            return func(self.boolean(cond), self.number(a), self.number(b))
+            allowed, self.crossing_ok = self.crossing_ok, False
+            try:
+                return func(self.boolean(cond), self.number(a), self.number(b))
+            finally:
+                self.crossing_ok = allowed
         args = [self.number(a) for a in node.args]
         if isinstance(func, type):  # a SymPy function: keep it unevaluated too
             return func(*args, evaluate=False)
@@ -284,6 +310,7 @@ def parse_expression(text, symbols, path, boolean=False):
             text.line,
         )
     translator = _Translator(text, symbols, path)
+    translator.crossing_ok = boolean
     try:
         value = translator.boolean(tree.body) if boolean else translator.number(tree.body)
     except RecursionError:

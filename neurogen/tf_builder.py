@@ -55,6 +55,7 @@ class GeneratedBuilder(TFNeuronBuilder):
         }
         self.dtype = signals.dtype
         self.config = config
+        self.dt_value = signals.dt_val  # a number: sub-step counts are known when building
         # NengoDL calls build_pre again on the same builder when it rebuilds its
         # model (fit, evaluate, ...): start from the class's value each time
         self.spiking = type(self).spiking
@@ -187,6 +188,18 @@ class GeneratedBuilder(TFNeuronBuilder):
         if self.training == "surrogate":
             return straight_through(count, proxy)
         return count
+
+    #: sub-step loops up to this many iterations are unrolled, longer ones run as a
+    #: ``tf.while_loop`` (see benchmarks/bench_substeps.py)
+    unroll_substeps = 8
+
+    def substep_loop(self, n, body, values):
+        """``values = body(*values)``, ``n`` times (``n`` is a Python int)."""
+        if n <= self.unroll_substeps:
+            for _ in range(n):
+                values = body(*values)
+            return values
+        return tf.while_loop(lambda *_: True, body, values, maximum_iterations=n)
 
     def propagator(self, matrix, h):
         """``(phi, gamma)`` of ``expm([[A, I], [0, 0]] h)`` for the rows ``matrix`` of
