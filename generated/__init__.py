@@ -7,15 +7,18 @@ from . import adex
 from . import alif_threshold
 from . import exp_if
 from . import fast_lif
+from . import fitzhugh_nagumo
 from . import hodgkin_huxley
 from . import izhikevich
 from . import lif
 from . import lif_rate
+from . import morris_lecar
 from . import qif
 from . import rectified_linear
 from . import sigmoid
 from . import soft_lif_rate
 from . import spiking_rectified_linear
 from . import tanh
+from . import wang_buzsaki
 
-__all__ = ['adaptive_lif', 'adaptive_lif_rate', 'adex', 'alif_threshold', 'exp_if', 'fast_lif', 'hodgkin_huxley', 'izhikevich', 'lif', 'lif_rate', 'qif', 'rectified_linear', 'sigmoid', 'soft_lif_rate', 'spiking_rectified_linear', 'tanh']
+__all__ = ['adaptive_lif', 'adaptive_lif_rate', 'adex', 'alif_threshold', 'exp_if', 'fast_lif', 'fitzhugh_nagumo', 'hodgkin_huxley', 'izhikevich', 'lif', 'lif_rate', 'morris_lecar', 'qif', 'rectified_linear', 'sigmoid', 'soft_lif_rate', 'spiking_rectified_linear', 'tanh', 'wang_buzsaki']
