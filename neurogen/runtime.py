@@ -30,6 +30,8 @@ _CACHE = OrderedDict()
 TOP_RATE = 400.0
 #: the threshold search widens the options' current range up to this many times
 SEARCH_SPAN = 4.0**8
+#: a first rate above threshold over this fraction of the table's highest is a jump (type II)
+JUMP = 0.1
 #: a rate that falls by more than this fraction below its peak is a non-monotonic curve
 FALL = 0.1
 #: rates at dt and dt/2 that differ by more than this fraction (plus the ISI rounding
@@ -116,6 +118,21 @@ class RateTable:
             )
         return f"max rates must be in (0, {self.max_rate:.6g}] Hz, the rates this neuron type reaches ({got})"
 
+    @property
+    def jump(self):
+        """The rate at which firing starts, where the f-I curve jumps there (type II
+        excitability, e.g. Hodgkin-Huxley: 0 to ~50 Hz); 0 where it starts low."""
+        first = float(self.values[1]) if len(self.values) > 1 else 0.0
+        return first if first > JUMP * float(np.max(self.values)) else 0.0
+
+    def _below_jump(self, max_rates):
+        return (
+            f"max rates must be at least {self.jump:.6g} Hz (got {np.min(max_rates):.6g} Hz): this "
+            f"neuron type's f-I curve jumps from 0 Hz to {self.jump:.6g} Hz at its threshold "
+            f"J = {self.threshold:.6g} (type II excitability), so lower rates are never reached; "
+            f"ask for max_rates between {self.jump:.6g} and {self.max_rate:.6g} Hz"
+        )
+
     def gain_bias(self, max_rates, intercepts):
         """Gain and bias so that firing starts at ``intercepts`` and reaches
         ``max_rates`` at x = 1 (``J = gain * x + bias``).
@@ -128,6 +145,8 @@ class RateTable:
         intercepts = np.asarray(np.atleast_1d(intercepts), dtype=float)
         if np.any(max_rates <= 0) or np.any(max_rates > self.max_rate):
             raise ValidationError(self._unreachable(max_rates), attr="max_rates")
+        if self.jump and np.any(max_rates < self.jump):
+            raise ValidationError(self._below_jump(max_rates), attr="max_rates")
         if np.any(intercepts >= 1):
             raise ValidationError("intercepts must be below 1", attr="intercepts")
         gain = (self.current(max_rates) - self.threshold) / (1 - intercepts)
