@@ -23,7 +23,7 @@ RESERVED = frozenset(
     max_rates_intercepts params training_step training surrogate surrogate_scale
     smoothing training_defaults rate_table rate_table_options pi inf
     BUILDER NEURON_TYPE GeneratedBuilder NumberParam EnumParam Choice Uniform Gaussian
-    Exponential nengo_dl register check_dt settled_output linear_propagator""".split()
+    Exponential nengo_dl register check_dt settled_output linear_propagator substep_count crosses""".split()
 )
 
 SECTIONS = {

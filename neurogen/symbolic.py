@@ -87,7 +87,6 @@ FUNCTIONS = {
     "max": (sp.Max, 2, "elementwise maximum"),
     "clip": (_clip, 3, "clip(x, low, high) = min(max(x, low), high)"),
     "where": (_where, 3, "where(condition, a, b): a where condition holds, else b"),
-    "crosses": (Crosses, 2, "crosses(x, threshold): x rose above threshold during the step (spike condition only)"),
 }
 
 CONSTANTS = {"pi": sp.pi, "inf": sp.oo}
@@ -232,6 +231,8 @@ class _Translator:
         if not isinstance(node.func, ast.Name):
             self.fail("only calls of plain function names are allowed")
         fname = node.func.id
+        if fname == "crosses":  # a condition form, not a function of numbers
+            return self.crossing(node)
         if fname not in FUNCTIONS:
             if fname in self.symbols:
                 self.fail(f"{fname!r} is not a function")
@@ -241,10 +242,6 @@ class _Translator:
         func, nargs, _ = FUNCTIONS[fname]
         if len(node.args) != nargs:
             self.fail(f"{fname}() takes {nargs} argument{'s' if nargs > 1 else ''}, got {len(node.args)}")
-        if fname == "crosses":
-            if not self.crossing_ok:
-                self.fail("crosses() is only allowed in a spike condition, outside where()")
-            return Crosses(*[self.number(a) for a in node.args])
         if fname == "where":
             cond, a, b = node.args
             allowed, self.crossing_ok = self.crossing_ok, False
@@ -256,6 +253,14 @@ class _Translator:
         if isinstance(func, type):  # a SymPy function: keep it unevaluated too
             return func(*args, evaluate=False)
         return func(*args)
+
+    def crossing(self, node):
+        """``crosses(x, threshold)``: only in a spike condition, outside ``where``."""
+        if not self.crossing_ok:
+            self.fail("crosses() is only allowed in a spike condition, outside where()")
+        if node.keywords or len(node.args) != 2:
+            self.fail(f"crosses() takes 2 arguments (x, threshold), got {len(node.args) + len(node.keywords)}")
+        return Crosses(*[self.number(a) for a in node.args])
 
     def number(self, node):
         value = self.visit(node)
