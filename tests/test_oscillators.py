@@ -94,3 +94,23 @@ def test_hodgkin_huxley_rate_table_and_gain_bias():
         ens = nengo.Ensemble(2, 1, neuron_type=neuron, max_rates=max_rates, intercepts=intercepts)
     with nengo.Simulator(net, progress_bar=False) as sim:
         np.testing.assert_allclose(sim.data[ens].gain, gain)
+
+
+@pytest.mark.slow
+def test_hodgkin_huxley_digits(keep_nengo_precision):
+    """examples/spiking_digits.py's recipe with Hodgkin-Huxley neurons: rate training
+    (from the rate table), then a spiking test at dt = 1 ms (20 sub-steps each)."""
+    pytest.importorskip("sklearn")
+    import importlib.util
+
+    path = REPO / "examples" / "spiking_digits.py"
+    spec = importlib.util.spec_from_file_location("_example_digits_hh", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    x_tr, y_tr, x_te, y_te = example.load_data()
+    data = (*example.trim(x_tr, y_tr, 240), *example.trim(x_te, y_te, 120))
+    neuron = generated_module("hodgkin_huxley").NEURON_TYPE()
+    result = example.run("HodgkinHuxley", neuron, 100, data, epochs=3, steps=20)
+    assert result["rate_acc"] > 0.5
+    assert result["spike_acc"][-1] > 0.5  # chance is 0.1
+    assert 1 < result["mean_rate"] < 200
