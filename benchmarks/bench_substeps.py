@@ -7,7 +7,7 @@ Run from the repository root (after ``neurogen build``)::
     python benchmarks/bench_substeps.py --quick    # N = 100, 50 steps, 2 repeats
 
 Each simulator (gain = 1, bias = 0, constant input currents across the firing
-range, so no rate table is simulated) is built once and warmed up with one
+range; inference only, so no rate table is simulated) is built once and warmed up with one
 ``run_steps`` call; then ``run_steps(steps)`` is timed ``--repeats`` times,
 alternating the kinds so that drift in machine load affects all alike.  Reported:
 best time per simulator step, HH / LIF ratio (median of the per-round ratios) and
@@ -35,7 +35,7 @@ MAX_STEP = 5e-5  # specs/hodgkin_huxley.toml
 def make_sim(neuron_type, currents):
     n = len(currents)
     with nengo.Network(seed=0) as net:
-        nengo_dl.configure_settings(keep_history=False, stateful=False)
+        nengo_dl.configure_settings(keep_history=False, stateful=False, inference_only=True)
         stim = nengo.Node(currents)
         ens = nengo.Ensemble(n, 1, neuron_type=neuron_type, gain=np.ones(n), bias=np.zeros(n))
         nengo.Connection(stim, ens.neurons, synapse=None)
