@@ -9,10 +9,13 @@ from . import cuba_lif
 from . import escape_noise_lif
 from . import exp_if
 from . import fast_lif
+from . import fitzhugh_nagumo
+from . import hodgkin_huxley
 from . import izhikevich
 from . import lif
 from . import lif_rate
 from . import mat2
+from . import morris_lecar
 from . import noisy_lif
 from . import qif
 from . import rectified_linear
@@ -21,5 +24,6 @@ from . import sigmoid
 from . import soft_lif_rate
 from . import spiking_rectified_linear
 from . import tanh
+from . import wang_buzsaki
 
-__all__ = ['adaptive_lif', 'adaptive_lif_rate', 'adex', 'alif_threshold', 'cuba_lif', 'escape_noise_lif', 'exp_if', 'fast_lif', 'izhikevich', 'lif', 'lif_rate', 'mat2', 'noisy_lif', 'qif', 'rectified_linear', 'resonate_and_fire', 'sigmoid', 'soft_lif_rate', 'spiking_rectified_linear', 'tanh']
+__all__ = ['adaptive_lif', 'adaptive_lif_rate', 'adex', 'alif_threshold', 'cuba_lif', 'escape_noise_lif', 'exp_if', 'fast_lif', 'fitzhugh_nagumo', 'hodgkin_huxley', 'izhikevich', 'lif', 'lif_rate', 'mat2', 'morris_lecar', 'noisy_lif', 'qif', 'rectified_linear', 'resonate_and_fire', 'sigmoid', 'soft_lif_rate', 'spiking_rectified_linear', 'tanh', 'wang_buzsaki']

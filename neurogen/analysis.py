@@ -7,7 +7,7 @@ import numpy as np
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
-from .symbolic import evaluated
+from .symbolic import Crosses, evaluated
 from .symbols import J, representative_value
 
 
@@ -127,7 +127,10 @@ def threshold_of(condition, states, changing=()):
 
 
 def _upper_and_lower(condition):
-    """``(a, b)`` for a condition ``a > b`` (or ``>=``, ``b < a``, ``b <= a``), else None."""
+    """``(a, b)`` for a condition ``a > b`` (or ``>=``, ``b < a``, ``b <= a``,
+    ``crosses(a, b)``), else None."""
+    if isinstance(condition, Crosses):
+        return condition.args[0], condition.args[1]
     if isinstance(condition, (sp.StrictGreaterThan, sp.GreaterThan)):
         return condition.lhs, condition.rhs
     if isinstance(condition, (sp.StrictLessThan, sp.LessThan)):

@@ -10,7 +10,25 @@ masked work only for the neurons in the mask, as nengo's neurons do
 
 import sympy as sp
 
-from .ir import LOCALS, Assign, Draw, Guarded, MaskedAssign, Output, Propagator, Spike, SpikeCount, Store, Update, temporary
+from .ir import (
+    LOCALS,
+    SPIKE_TOTAL,
+    SUB_DT,
+    SUBSTEPS,
+    Assign,
+    Draw,
+    Guarded,
+    MaskedAssign,
+    Output,
+    Propagator,
+    Spike,
+    SpikeCount,
+    Store,
+    SubstepLoop,
+    Update,
+    temporary,
+    walk,
+)
 from .printers import numpy_printer, tensorflow_printer
 from .symbols import DT, SPIKES
 
@@ -33,11 +51,38 @@ def numpy_lines(program, model):
         return printer.doprint(expr)
 
     lines = []
-    for s in program.statements:
+    _numpy_block(program.statements, lines, printer, arrays, guarded, masked)
+    return lines
+
+
+def _substep_header(s, dt):
+    """Lines defining the sub-step count and length of a :class:`SubstepLoop`."""
+    if s.max_step is None:
+        count = str(s.substeps)
+    else:
+        count = f"substep_count({dt}, {s.max_step!r}, {s.substeps})"
+    return [f"{SUBSTEPS} = {count}", f"{SUB_DT} = dt/{SUBSTEPS}"]
+
+
+def _spiking(body):
+    return any(isinstance(s, (Spike, SpikeCount)) for s in body)
+
+
+def _numpy_block(statements, lines, printer, arrays, guarded, masked):
+    for s in statements:
         if s.comment:
             lines.append(f"# {s.comment}")
         p = printer.doprint
-        if isinstance(s, Assign):
+        if isinstance(s, SubstepLoop):  # states change in place; spikes are summed
+            lines.extend(_substep_header(s, "dt"))
+            inner = []
+            _numpy_block(s.body, inner, printer, arrays, guarded, masked)
+            if _spiking(s.body):
+                lines.append(f"{SPIKE_TOTAL} = np.zeros_like(J)")
+                inner.append(f"{SPIKE_TOTAL} += spikes")
+            lines.append(f"for _ in range({SUBSTEPS}):")
+            lines.extend("    " + line for line in inner)
+        elif isinstance(s, Assign):
             copy = s.value.is_Symbol and s.value in arrays  # states change in place
             lines.append(f"{s.target} = {s.value}.copy()" if copy else f"{s.target} = {p(s.value)}")
         elif isinstance(s, Store):
@@ -64,19 +109,43 @@ def numpy_lines(program, model):
             lines.append(f"{s.target} = {draw}")
         else:  # pragma: no cover - a new statement kind needs a printing rule
             raise TypeError(f"no NumPy printing rule for {type(s).__name__}")
-    return lines
 
 
 def tensorflow_lines(program, model=None):
     """The NengoDL ``step`` body: every statement rebinds a tensor."""
-    printer = tensorflow_printer()
+    lines = []
+    _tensorflow_block(program.statements, lines, tensorflow_printer(), _guard(program, model), [0])
+    return lines
+
+
+def _tensorflow_loop(s, lines, printer, guard, draws):
+    """A :class:`SubstepLoop` as a function of the carried values, run by
+    ``GeneratedBuilder.substep_loop`` (unrolled or a ``tf.while_loop``)."""
+    lines.extend(_substep_header(s, "self.dt_value"))
+    spiking = _spiking(s.body)
+    carried = ([str(SPIKE_TOTAL)] if spiking else []) + [str(x) for x in s.carried]
+    names = ", ".join(carried)
+    lines.append(f"def _substep({names}):")
+    inner = []
+    _tensorflow_block(s.body, inner, printer, guard, draws)
+    results = ([f"{SPIKE_TOTAL} + spikes"] if spiking else []) + carried[1 if spiking else 0:]
+    inner.append(f"return {', '.join(results)}{',' if len(results) == 1 else ''}")
+    lines.extend("    " + line for line in inner)
+    start = (["tf.zeros_like(J)"] if spiking else []) + carried[1 if spiking else 0:]
+    lines.append(f"{names}{',' if len(carried) == 1 else ''} = self.substep_loop({SUBSTEPS}, _substep, ({', '.join(start)},))")
+
+
+def _tensorflow_block(statements, lines, printer, guard, draws):
+    """Print ``statements``; ``guard`` wraps masked values (see :func:`_guard`),
+    ``draws`` (a one-item list) numbers the random draws across nested blocks."""
     p = printer.doprint
-    guard = _guard(program, model)
-    lines, held, draws = [], False, 0
-    for s in program.statements:
+    held = False
+    for s in statements:
         if s.comment:
             lines.append(f"# {s.comment}")
-        if isinstance(s, (Assign, Store)):
+        if isinstance(s, SubstepLoop):
+            _tensorflow_loop(s, lines, printer, guard, draws)
+        elif isinstance(s, (Assign, Store)):
             lines.append(f"{s.target} = {p(s.value)}")
         elif isinstance(s, Guarded):  # computed for all neurons, selected by the masked writes
             lines.append(f"{s.target} = {printer._branch(guard(s.value))}")
@@ -103,11 +172,10 @@ def tensorflow_lines(program, model=None):
         elif isinstance(s, Propagator):
             lines.append(f"{s.phi}, {s.gamma} = self.propagator({_matrix(s.matrix, p)}, {p(s.h)})")
         elif isinstance(s, Draw):  # stateless: seeded by the simulator's seed and step
-            lines.append(f"{s.target} = self.{'rand' if s.kind == 'uniform' else 'randn'}({draws}, J)")
-            draws += 1
+            lines.append(f"{s.target} = self.{'rand' if s.kind == 'uniform' else 'randn'}({draws[0]}, J)")
+            draws[0] += 1
         else:  # pragma: no cover
             raise TypeError(f"no TensorFlow printing rule for {type(s).__name__}")
-    return lines
 
 
 def _guard(program, model):
@@ -129,8 +197,8 @@ def _guard(program, model):
 
 def _parameter_locals(program, model):
     """The parameters and the locals computed from parameters (and ``dt``) alone."""
-    found, scalars = set(model.param_symbols), set(model.param_symbols) | {DT}
-    for s in program.statements:
+    found, scalars = set(model.param_symbols), set(model.param_symbols) | {DT, SUB_DT, SUBSTEPS}
+    for s in walk(program.statements):
         if isinstance(s, LOCALS) and s.reads() <= scalars:
             scalars.add(s.target)
             if s.reads() & found:
@@ -144,11 +212,11 @@ def masked_parameters(program, model):
     ``tau_rc[spiked]`` works for scalar and per-neuron values alike."""
     derived = _parameter_locals(program, model)
     reads = {}
-    for s in program.statements:
+    for s in walk(program.statements):
         if isinstance(s, LOCALS) and s.target in derived:
             reads[s.target] = s.value.free_symbols & derived
     used = set()
-    for s in program.statements:
+    for s in walk(program.statements):
         if isinstance(s, (Guarded, MaskedAssign)):
             used |= s.value.free_symbols & derived
     while True:  # the parameters behind the masked locals

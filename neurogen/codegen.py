@@ -14,7 +14,7 @@ import sympy as sp
 from . import __version__
 from .cache import cache_key, read_template
 from .backends import masked_parameters, numpy_lines, tensorflow_lines
-from .ir import Draw, Propagator, temporary
+from .ir import Draw, Propagator, SubstepLoop, temporary, walk
 from .printers import numpy_printer, tensorflow_printer
 from .spec import SURROGATES
 from .symbolic import evaluated
@@ -104,13 +104,13 @@ def render(model, program, source, spec_path):
         tf_rate=tensorflow_printer().doprint(rate) if rate is not None else None,
         tf_smoothed_rate=tensorflow_printer().doprint(smoothed) if smoothed is not None else None,
         tf_rate_params=_reads_params(rate, smoothed),
-        max_dt=_max_dt(program.stability, numpy_printer_),
-        sampled_max_dt=_sampled_max_dt(program.stability),
+        max_dt=_max_dt(program.stability, numpy_printer_, model),
+        sampled_max_dt=_sampled_max_dt(program.stability, model),
         runtime_imports=sorted(_runtime_imports(model, program)),
         stability_params=sorted({str(x) for _, _, e in program.stability for x in e.free_symbols}),
         rates_kind=rates_kind(model),
-        uses_propagator=any(isinstance(s, Propagator) for s in program.statements),
-        draws=sum(isinstance(s, Draw) for s in program.statements),
+        uses_propagator=any(isinstance(s, Propagator) for s in walk(program.statements)),
+        draws=sum(isinstance(s, Draw) for s in walk(program.statements)),
     )
     return _environment().get_template("module.py.j2").render(**context)
 
@@ -169,15 +169,18 @@ def rates_kind(model):
 def _runtime_imports(model, program):
     """Names the module needs from neurogen.runtime."""
     names = {"check_dt"} if program.stability else set()
+    if any(isinstance(s, SubstepLoop) and s.max_step is not None for s in program.statements):
+        names.add("substep_count")
     helper = {"table": "rate_table", "settled": "settled_output"}.get(rates_kind(model))
     return names | ({helper} if helper else set())
 
 
-def _max_dt(stability, printer):
-    """Code for the largest stable dt: min over the explicit updates' limits."""
+def _max_dt(stability, printer, model):
+    """Code for the largest stable dt: min over the explicit updates' limits (each a
+    limit on the sub-step where the model is sub-stepped, see ``Model.dt_limit``)."""
     if not stability:
         return None
-    terms = [printer.doprint(expr) for _, method, expr in stability if not method.endswith(", sampled")]
+    terms = [_per_dt(printer.doprint(expr), model) for _, method, expr in stability if not method.endswith(", sampled")]
     if not terms:
         return 'float("inf")'
     nested = terms[-1]  # elementwise, for per-neuron parameters
@@ -186,10 +189,21 @@ def _max_dt(stability, printer):
     return nested
 
 
-def _sampled_max_dt(stability):
-    """The least sampled (non-linear) limit, as a number, or None."""
+def _per_dt(limit, model):
+    """``limit`` on the (sub-)step as code for a limit on the simulator's dt."""
+    if not model.substepped:
+        return limit
+    n = model.substeps or 1
+    if model.max_step is None:
+        return f"{n} * ({limit})"
+    return f"np.where({model.max_step!r} <= ({limit}), np.inf, {n} * ({limit}))"
+
+
+def _sampled_max_dt(stability, model):
+    """The least sampled (non-linear) limit on dt, as a number, or None."""
     limits = [float(e) for _, method, e in stability if method.endswith(", sampled")]
-    return repr(float(f"{min(limits):.4g}")) if limits else None
+    limit = model.dt_limit(min(limits)) if limits else float("inf")
+    return repr(float(f"{limit:.4g}")) if limit < float("inf") else None
 
 
 def _literal(options):

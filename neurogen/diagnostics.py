@@ -177,7 +177,7 @@ def step_warnings(model, program, dt, sampler=None):
         xs = [u.target for u in group]
         eig = sampler([u.expr for u in group], xs)
         limit = analysis.largest_stable_step(eig, method)
-        if limit >= dt:
+        if limit >= model.sub_step(dt):
             continue
         worst = eig[eig.real < 0][np.argmax(np.abs(eig[eig.real < 0]))]
         names = ", ".join(f"d{u.target}/dt" for u in members)
@@ -186,7 +186,8 @@ def step_warnings(model, program, dt, sampler=None):
             f"{names} with method {method!r} is unstable at dt = {dt:g} s: Jacobian "
             f"eigenvalues sampled along trajectories (J = {J_low:g} to {J_high:g}) reach "
             f"{_complex(worst)} /s, so the largest stable step is {limit:.3g} s; set "
-            f"`substeps = {math.ceil(dt / limit)}` in [dynamics], or use method 'implicit'"
+            f"`substeps = {math.ceil(dt / limit)}` in [dynamics] (or `max_step = {limit:.2g}`), or use "
+            f"method 'implicit'"
         )
     return messages
 

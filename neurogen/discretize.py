@@ -23,7 +23,9 @@ from . import analysis
 from .errors import SpecError
 from .ir import (
     LOCALS,
+    SPIKE_TOTAL,
     SPIKED,
+    SUB_DT,
     Assign,
     Guarded,
     MaskedAssign,
@@ -32,14 +34,17 @@ from .ir import (
     SpikeCount,
     StepProgram,
     Store,
+    SubstepLoop,
     Update,
+    substitute,
     temporary,
 )
 from .cse import eliminate
 from . import noise
 from .diagnostics import Sampler
 from .methods import Context, choose, coupled_groups
-from .symbols import DT, J
+from .symbolic import Crosses
+from .symbols import DT, SPIKES, J
 
 DELTA_T = temporary("delta_t")  # the part of the step outside the refractory period
 T_SPIKE = temporary("t_spike")  # when in the step the neuron spiked
@@ -128,6 +133,7 @@ def discretize(model, path=None):
     for symbol, value in model.step_values:
         out.append(Assign(symbol, value))
 
+    loop_start = len(out)  # with sub-steps, what follows (to the output) is the loop body
     h = DT
     if model.refractory_state is not None:
         rt = model.refractory_state
@@ -144,11 +150,13 @@ def discretize(model, path=None):
     bounds = {model.symbols[p.name]: (p.low, p.high, p.low_open, p.value) for p in model.parameters}
     params = frozenset(model.param_symbols)
     eigenvalues = Sampler(model)  # lazy: simulates only if `auto` needs a stability test
-    _block(out, model.dynamics, Context(h, bounds, params, eigenvalues=eigenvalues), path, chosen, "integrate the dynamics")
+    at = model.sub_step(Context.dt)  # the step the methods run at, at nengo's default dt
+    _block(out, model.dynamics, Context(h, bounds, params, dt=at, eigenvalues=eigenvalues), path, chosen, "integrate the dynamics")
     methods = {name: method for name, (method, _) in chosen.items()}
 
     if model.spiking:
-        _spikes(out, model)
+        _crossings(out, model, start_index)
+        _spikes(out, model, path)
         if model.refractory_state is not None:
             t_spike = _spike_time(model, spike_var, h, methods, path)
             if t_spike.has(START):
@@ -161,6 +169,13 @@ def discretize(model, path=None):
             rt = model.refractory_state
             value = sp.Add(T_SPIKE, model.refractory_period, evaluate=False)
             out.append(MaskedAssign(SPIKED, rt, value, "refractory period from the spike time"))
+        if model.substepped:
+            _substep_loop(out, model, loop_start, path)
+            out.append(Output(model.spike_output))
+    elif model.substepped:
+        _clamps(out, model)
+        _substep_loop(out, model, loop_start, path)
+        out.append(Output(model.output))
     else:
         out.append(Output(model.output))
         _clamps(out, model)
@@ -174,16 +189,81 @@ def discretize(model, path=None):
     return StepProgram(tuple(statements), methods, tuple(stability), reasons)
 
 
-def _spikes(out, model):
-    """Spikes and output: a condition (with its distance to threshold) or a count."""
+def _spikes(out, model, path):
+    """Spikes and output: a condition (with its distance to threshold) or a count.
+    With sub-steps the output comes after the loop (see :func:`_substep_loop`)."""
     if model.spike_condition is not None:
         distance = analysis.spike_distance(model.spike_condition)
-        out.append(Spike(SPIKED, model.spike_condition, distance))
+        if distance is None and (model.training or {}).get("mode") == "surrogate":
+            raise SpecError(
+                "[training] mode = \"surrogate\" needs a spike condition with a distance to "
+                "threshold: 'x > threshold', 'x >= threshold' or 'crosses(x, threshold)' "
+                "(not a combination with and/or)",
+                path,
+                model.lines.get("condition") or model.lines.get("spike"),
+            )
+        out.append(Spike(SPIKED, _lowered_condition(model), distance))
     else:
         count = model.spike_count
         proxy = count.args[0] if isinstance(count, sp.floor) else count
         out.append(SpikeCount(SPIKED, count, proxy))
-    out.append(Output(model.spike_output))
+    if not model.substepped:
+        out.append(Output(model.spike_output))
+
+
+def _crossing_nodes(condition):
+    """The ``crosses(x, threshold)`` parts of a spike condition, in a stable order."""
+    found = [n for n in sp.preorder_traversal(condition) if isinstance(n, Crosses)]
+    return list(dict.fromkeys(found))
+
+
+def _before(i, node):
+    x = node.args[0]
+    return temporary(f"{x}_before" if x.is_Symbol else f"crossing{i}_before")
+
+
+def _crossings(out, model, start_index):
+    """Store ``x - threshold`` before the update for each ``crosses(x, threshold)``."""
+    nodes = _crossing_nodes(model.spike_condition)
+    for i, node in reversed(list(enumerate(nodes))):
+        x, threshold = node.args
+        value = x if threshold == 0 else analysis.spike_distance(node)
+        out.insert(start_index, Assign(_before(i, node), value, "distance to threshold before the update"))
+
+
+def _lowered_condition(model):
+    """The spike condition with each ``crosses(x, threshold)`` written out:
+    ``x > threshold`` now, ``x - threshold <= 0`` before the update."""
+    condition = model.spike_condition
+    nodes = _crossing_nodes(condition)
+    if not nodes:
+        return condition
+    lowered = {
+        node: sp.And(sp.StrictGreaterThan(*node.args, evaluate=False), sp.LessThan(_before(i, node), 0, evaluate=False))
+        for i, node in enumerate(nodes)
+    }
+    return condition.xreplace(lowered)
+
+
+def _substep_loop(out, model, loop_start, path):
+    """Move ``out[loop_start:]`` into a :class:`SubstepLoop` (its ``dt`` becomes the
+    sub-step ``_h``), then ``spikes`` = the sub-steps' spike count."""
+    body = [substitute(s, {DT: SUB_DT}) for s in out[loop_start:]]
+    del out[loop_start:]
+    written = set().union(*(s.writes() for s in body))
+    later = set().union(*(u.expr.free_symbols for u in model.after_output + model.after_reset))
+    local = sorted(str(x) for x in (written & later) - set(model.state_symbols) - {SPIKES, SPIKED})
+    if local:
+        raise SpecError(
+            f"with sub-steps, [after_output] cannot read {', '.join(local)} (a value of one sub-step)",
+            path,
+            model.lines.get("substeps"),
+        )
+    carried = tuple(x for x in model.state_symbols if x in written)
+    out.append(SubstepLoop(model.substeps or 1, model.max_step, tuple(body), carried))
+    if model.spiking:
+        out.append(Assign(SPIKES, SPIKE_TOTAL, "spikes summed over the sub-steps"))
+        out.append(Assign(SPIKED, sp.StrictGreaterThan(SPIKE_TOTAL, 0, evaluate=False)))
 
 
 def _masked(resets, comment):
@@ -207,11 +287,17 @@ def _masked(resets, comment):
     return out
 
 
-def _prune(statements, path):
+def _prune(statements, path, used=None):
     """Drop local values that no later statement reads (an unused value the spec
     defined itself is an error: most likely a misspelled state)."""
-    kept, used = [], set()
+    kept, used = [], set(used or ())
     for s in reversed(statements):
+        if isinstance(s, SubstepLoop):  # the body runs again: its own reads count too
+            body = _prune(s.body, path, used | s.reads() | set(s.carried) | {SPIKES})
+            s = SubstepLoop(s.substeps, s.max_step, tuple(_eliminate_inner(body)), s.carried, s.comment)
+            used |= s.reads()
+            kept.append(s)
+            continue
         if isinstance(s, LOCALS) and s.target not in used:
             if getattr(s, "line", None) is not None:
                 raise SpecError(
@@ -223,6 +309,16 @@ def _prune(statements, path):
         used |= s.reads()
         kept.append(s)
     return kept[::-1]
+
+
+def _eliminate_inner(body):
+    """Shared subexpressions of a loop body, named ``_sN`` (apart from the outer ``_cN``)."""
+    body = eliminate(body)
+    names = {}
+    for st in body:
+        if isinstance(st, Assign) and st.target.name.startswith("_c"):
+            names[st.target] = temporary("s" + st.target.name[2:])
+    return [substitute(st, names) for st in body] if names else body
 
 
 def _clamps(out, model):

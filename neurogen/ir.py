@@ -20,6 +20,8 @@ Statement kinds:
 ``Propagator(phi, gamma, matrix, h)`` the exact propagator of a linear system
 ``Draw(target, kind)``               a fresh random number per neuron: ``kind`` is
                                      ``"uniform"`` ([0, 1)) or ``"normal"`` (standard)
+``SubstepLoop(substeps, max_step, body, carried)``  ``body`` run ``n`` times with the
+                                     step ``_h = dt / n``; sums the body's spikes
 """
 
 from dataclasses import dataclass, field
@@ -226,6 +228,67 @@ class Draw:
         return f"{self.target} = random {self.kind}"
 
 
+@dataclass(frozen=True)
+class SubstepLoop:
+    """Sub-stepping: ``n = max(substeps, ceil(dt / max_step))`` (``max_step`` None:
+    ``n = substeps``), then ``body`` ``n`` times, reading :data:`SUB_DT` (``dt / n``)
+    as its step.  The body's ``spikes`` are summed into :data:`SPIKE_TOTAL`.
+    ``carried``: the states the body changes, in the neuron's state order (what a
+    TensorFlow loop passes from one sub-step to the next, after the total)."""
+
+    substeps: int
+    max_step: float
+    body: tuple
+    carried: tuple
+    comment: str = "integrate in sub-steps"
+
+    def reads(self):
+        inner = set().union(*(s.reads() for s in self.body))
+        return (inner - {SUB_DT, SUBSTEPS, SPIKE_TOTAL}) | {DT}
+
+    def writes(self):
+        out = {SUB_DT, SUBSTEPS, SPIKE_TOTAL}
+        for s in self.body:
+            out |= s.writes()
+        return out
+
+    def describe(self):
+        n = f"max({self.substeps}, ceil(dt / {self.max_step!r}))" if self.max_step else str(self.substeps)
+        inner = "\n".join("    " + line for s in self.body for line in s.describe().splitlines())
+        return f"{SUBSTEPS} = {n}; {SUB_DT} = dt / {SUBSTEPS}; repeat {SUBSTEPS} times:\n{inner}\n  spikes = sum over sub-steps"
+
+
+#: the sub-step count and length, and the spikes summed over the sub-steps
+SUBSTEPS = temporary("substeps")
+SUB_DT = temporary("h")
+SPIKE_TOTAL = temporary("spike_total")
+
+
+def substitute(statement, mapping):
+    """``statement`` with ``mapping`` (symbol -> expression) applied to every
+    expression it holds (nested statements and matrices included)."""
+
+    def visit(value):
+        if isinstance(value, sp.Basic):
+            with sp.evaluate(False):
+                return value.xreplace(mapping)
+        if isinstance(value, tuple):
+            return tuple(visit(v) for v in value)
+        if hasattr(value, "__dataclass_fields__"):
+            return type(value)(**{k: visit(v) for k, v in value.__dict__.items()})
+        return value
+
+    return visit(statement)
+
+
+def walk(statements):
+    """Every statement, those inside sub-step loops included (after their loop)."""
+    for s in statements:
+        yield s
+        if isinstance(s, SubstepLoop):
+            yield from walk(s.body)
+
+
 LOCALS = (Assign, Guarded)
 
 
@@ -241,17 +304,19 @@ class StepProgram:
     def free_parameters(self, model):
         """Parameters the program reads, in declaration order."""
         used = set()
-        for s in self.statements:
+        for s in walk(self.statements):
             used |= s.reads()
         return [p for p in model.parameters if model.symbols[p.name] in used]
 
     def per_neuron(self, model):
         """Symbols that hold one value per neuron (the others are scalars: parameters,
         ``dt`` and locals computed from them alone)."""
-        scalars = set(model.param_symbols) | {DT}
+        scalars = set(model.param_symbols) | {DT, SUB_DT, SUBSTEPS}
         arrays = set()
-        for s in self.statements:
-            if isinstance(s, LOCALS) and s.reads() <= scalars:
+        for s in walk(self.statements):
+            if isinstance(s, SubstepLoop):
+                arrays.add(SPIKE_TOTAL)
+            elif isinstance(s, LOCALS) and s.reads() <= scalars:
                 scalars.add(s.target)
             else:
                 arrays |= s.writes()

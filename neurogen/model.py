@@ -47,6 +47,8 @@ class Model:
     input: sp.Expr = None
     step_values: list = field(default_factory=list)  # (symbol, expr) of named expressions
     dynamics: list = field(default_factory=list)
+    substeps: int = None  # sub-steps per simulator step ([dynamics] substeps)
+    max_step: float = None  # longest sub-step in seconds ([dynamics] max_step)
     spike_condition: sp.Basic = None
     spike_count: sp.Expr = None
     spike_output: sp.Expr = None
@@ -68,6 +70,28 @@ class Model:
     @property
     def spiking(self):
         return self.spike_condition is not None or self.spike_count is not None
+
+    @property
+    def substepped(self):
+        """True when each simulator step is integrated in sub-steps."""
+        return self.substeps is not None or self.max_step is not None
+
+    def sub_step(self, dt):
+        """The length of one (sub-)step when the simulator steps by ``dt``."""
+        if not self.substepped:
+            return dt
+        from .runtime import substep_count
+
+        return dt / substep_count(dt, self.max_step or float("inf"), self.substeps or 1)
+
+    def dt_limit(self, limit):
+        """The largest simulator ``dt`` whose sub-steps stay within ``limit`` (a number):
+        with ``max_step <= limit`` any ``dt``, else ``limit`` times the fixed sub-steps."""
+        if not self.substepped:
+            return limit
+        if self.max_step is not None and self.max_step <= limit:
+            return float("inf")
+        return limit * (self.substeps or 1)
 
     @property
     def param_symbols(self):
@@ -100,6 +124,8 @@ def build_model(spec):
         states=[(s.name, names.states[s.name], names.initial(s)) for s in spec.states],
         symbols={**names.params, **names.states},
         step_values=step_values,
+        substeps=spec.substeps,
+        max_step=spec.max_step,
     )
     if spec.input is not None:  # computed first: it cannot read step values
         step_names = {str(symbol) for symbol, _ in step_values}
@@ -237,6 +263,9 @@ def _after_output(model, spec, names, scope):
         "spike": spike.line if spike else None,
         "spike_time": spike.spike_time_line if spike else None,
         "refractory": spec.lines.key("spike", "refractory") if spike else None,
+        "condition": spike.condition.line if spike and spike.condition is not None else None,
+        "training": spec.lines.key("training", "mode") if spec.training else None,
+        "substeps": spec.lines.keys.get(("dynamics", "substeps")) or spec.lines.key("dynamics", "max_step"),
     }
 
 

@@ -54,6 +54,7 @@ class Reference:
         if model.spiking:
             per_spike = prepare(model.spike_output.subs(SPIKES, 1) * DT)
             jumps = [sp.diff(r, OUTPUT) * per_spike for r in rhs]
+            self.has_jump = any(j != 0 for j in jumps)
             rhs = [r.subs(OUTPUT, 0) for r in rhs]
             self.jump = self._fn(jumps)
         else:
@@ -68,6 +69,9 @@ class Reference:
             self.resets = [(self.states.index(u.target), self._fn([prepare(u.expr)])) for u in model.resets if u.target in self.states]
             self.after_resets = [(self.states.index(u.target), self._fn([prepare(u.expr)])) for u in model.after_reset if u.target in self.states]
             self.period = float(prepare(model.refractory_period)) if model.refractory_period is not None else 0.0
+            # a spike that changes nothing (a crossing with no reset) need not stop the
+            # integration; restarting exactly on the threshold would confuse the root finder
+            self.terminal = bool(self.resets or self.after_resets or self.period or self.has_jump)
 
     def _fn(self, exprs):
         f = sp.lambdify([J] + self.states, exprs, modules=MODULES)
@@ -96,7 +100,7 @@ class Reference:
             events = None
             if self.model.spiking and not refractory:
                 events = lambda t_, y_, *args: self.distance(y_, current(t_))[0]  # noqa: E731
-                events.terminal, events.direction = True, 1
+                events.terminal, events.direction = self.terminal, 1
             sol = solve_ivp(
                 self._derivative, (t, stop), y, args=(current, refractory), method="LSODA",
                 rtol=rtol, atol=atol, events=events, max_step=max_step,
@@ -104,7 +108,9 @@ class Reference:
             if not sol.success:  # pragma: no cover
                 raise RuntimeError(sol.message)
             t, y = sol.t[-1], sol.y[:, -1].copy()
-            if events is not None and sol.t_events[0].size:
+            if events is not None and not self.terminal:
+                spikes.extend(sol.t_events[0])
+            elif events is not None and sol.t_events[0].size:
                 t = sol.t_events[0][0]
                 y = sol.y_events[0][0].copy()
                 spikes.append(t)

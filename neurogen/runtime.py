@@ -13,6 +13,7 @@ This module never imports TensorFlow.
 """
 
 import inspect
+import math
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ TOP_RATE = 400.0
 SEARCH_SPAN = 4.0**8
 #: a stochastic type's rate at each current is the mean over this many neurons
 STOCHASTIC_COPIES = 8
+#: a first rate above threshold over this fraction of the table's highest is a jump (type II)
+JUMP = 0.1
 #: a rate that falls by more than this fraction below its peak is a non-monotonic curve
 FALL = 0.1
 #: rates at dt and dt/2 that differ by more than this fraction (plus the ISI rounding
@@ -118,6 +121,21 @@ class RateTable:
             )
         return f"max rates must be in (0, {self.max_rate:.6g}] Hz, the rates this neuron type reaches ({got})"
 
+    @property
+    def jump(self):
+        """The rate at which firing starts, where the f-I curve jumps there (type II
+        excitability, e.g. Hodgkin-Huxley: 0 to ~50 Hz); 0 where it starts low."""
+        first = float(self.values[1]) if len(self.values) > 1 else 0.0
+        return first if first > JUMP * float(np.max(self.values)) else 0.0
+
+    def _below_jump(self, max_rates):
+        return (
+            f"max rates must be at least {self.jump:.6g} Hz (got {np.min(max_rates):.6g} Hz): this "
+            f"neuron type's f-I curve jumps from 0 Hz to {self.jump:.6g} Hz at its threshold "
+            f"J = {self.threshold:.6g} (type II excitability), so lower rates are never reached; "
+            f"ask for max_rates between {self.jump:.6g} and {self.max_rate:.6g} Hz"
+        )
+
     def gain_bias(self, max_rates, intercepts):
         """Gain and bias so that firing starts at ``intercepts`` and reaches
         ``max_rates`` at x = 1 (``J = gain * x + bias``).
@@ -130,6 +148,8 @@ class RateTable:
         intercepts = np.asarray(np.atleast_1d(intercepts), dtype=float)
         if np.any(max_rates <= 0) or np.any(max_rates > self.max_rate):
             raise ValidationError(self._unreachable(max_rates), attr="max_rates")
+        if self.jump and np.any(max_rates < self.jump):
+            raise ValidationError(self._below_jump(max_rates), attr="max_rates")
         if np.any(intercepts >= 1):
             raise ValidationError("intercepts must be below 1", attr="intercepts")
         gain = (self.current(max_rates) - self.threshold) / (1 - intercepts)
@@ -423,3 +443,10 @@ def settled_output(neuron_type, J, dt=0.001, duration=1.0):
     for _ in range(int(round(duration / dt))):
         neuron_type.step(dt, flat, output, **state)
     return output.reshape(J.shape)
+
+
+def substep_count(dt, max_step, substeps=1):
+    """Sub-steps per simulator step: ``max(substeps, ceil(dt / max_step))`` (a ratio
+    within 1e-9 of an integer counts as that integer: 1e-3 / 1e-4 is 10, not 11)."""
+    ratio = float(dt) / max_step
+    return max(int(substeps), int(math.ceil(ratio - 1e-9 * max(ratio, 1.0))))

@@ -27,6 +27,9 @@ def describe(model, program):
             lines.append(f"    method: {method}" + (f" ({reason})" if reason else ""))
         lines.append(f"  jacobian: {_math(jacobian([u.expr for u in odes], xs).tolist())}")
     lines.append("")
+    if model.substepped:
+        n = f"max({model.substeps or 1}, ceil(dt / {model.max_step!r}))" if model.max_step else str(model.substeps)
+        lines.append(f"sub-steps: {n} per simulator step (spikes counted over the sub-steps)")
     lines.append("update per step:")
     for s in program.statements:
         if s.comment:

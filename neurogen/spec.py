@@ -213,6 +213,29 @@ def _dynamics(spec, dynamics, index, path):
         spec.input = Text(_string(dynamics["input"], "[dynamics] input", path, line), line, "input")
     if "equations" in dynamics:
         spec.dynamics = _equation_block(dynamics["equations"], "dynamics", "equations", index, path)
+    _substeps(spec, dynamics, index, path)
+
+
+#: most sub-steps per simulator step (a larger count is almost surely a unit mistake)
+MAX_SUBSTEPS = 10000
+
+
+def _substeps(spec, dynamics, index, path):
+    """[dynamics] substeps (an integer) and max_step (seconds): integrate each
+    simulator step in sub-steps (``ceil(dt / max_step)`` of them, or ``substeps``,
+    whichever is more)."""
+    if "substeps" in dynamics:
+        line = index.key("dynamics", "substeps")
+        n = dynamics["substeps"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SUBSTEPS:
+            raise SpecError(f"[dynamics] substeps must be an integer from 1 to {MAX_SUBSTEPS}, got {n!r}", path, line)
+        spec.substeps = n
+    if "max_step" in dynamics:
+        line = index.key("dynamics", "max_step")
+        value = _number(dynamics["max_step"], "[dynamics] max_step", path, line, allow_inf=False)
+        if value <= 0:
+            raise SpecError(f"[dynamics] max_step must be > 0 (seconds), got {value!r}", path, line)
+        spec.max_step = float(value)
 
 
 def _spike_or_output(spec, data, index, path):

@@ -23,7 +23,7 @@ RESERVED = frozenset(
     max_rates_intercepts params training_step training surrogate surrogate_scale
     smoothing training_defaults rate_table rate_table_options pi inf
     BUILDER NEURON_TYPE GeneratedBuilder NumberParam EnumParam Choice Uniform Gaussian
-    Exponential nengo_dl register check_dt settled_output linear_propagator rng""".split()
+    Exponential nengo_dl register check_dt settled_output linear_propagator rng substep_count crosses""".split()
 )
 
 SECTIONS = {
@@ -31,7 +31,7 @@ SECTIONS = {
     "parameters": None,
     "state": None,
     "expressions": None,
-    "dynamics": {"input", "equations"},
+    "dynamics": {"input", "equations", "substeps", "max_step"},
     "spike": {"condition", "count", "reset", "clamp", "refractory", "spike_time", "output"},
     "output": {"expression"},
     "after_output": {"equations", "reset"},
@@ -117,6 +117,8 @@ class NeuronSpec:
     expressions: list = field(default_factory=list)  # list of (name, Text)
     input: Text = None
     dynamics: list = field(default_factory=list)
+    substeps: int = None  # [dynamics] substeps: sub-steps per simulator step
+    max_step: float = None  # [dynamics] max_step: sub-steps of at most this many seconds
     spike: Spike = None
     output: Text = None
     after_output: list = field(default_factory=list)

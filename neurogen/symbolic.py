@@ -37,6 +37,22 @@ class softplus(sp.Function):
         return sp.log(1 + sp.exp(x))
 
 
+class Crosses(sp.logic.boolalg.BooleanFunction):
+    """``crosses(x, threshold)``: ``x`` rose above ``threshold`` during the step (its
+    value before the update ``<= threshold``, after it ``> threshold``).  Only in a
+    spike condition; :func:`neurogen.discretize.discretize` lowers it."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, x, threshold):
+        return None  # never folded
+
+    @property
+    def free_symbols(self):
+        return self.args[0].free_symbols | self.args[1].free_symbols
+
+
 def _where(cond, a, b):
     # unevaluated, so SymPy does not fold nested conditions into each other
     return sp.Piecewise((a, cond), (b, True), evaluate=False)
@@ -168,6 +184,7 @@ class _Translator:
         self.text = text
         self.symbols = symbols
         self.path = path
+        self.crossing_ok = False  # crosses() is allowed in spike conditions only
 
     def fail(self, message):
         raise SpecError(f"{message} in {self.text.where}", self.path, self.text.line)
@@ -252,6 +269,8 @@ class _Translator:
         if not isinstance(node.func, ast.Name):
             self.fail("only calls of plain function names are allowed")
         fname = node.func.id
+        if fname == "crosses":  # a condition form, not a function of numbers
+            return self.crossing(node)
         if fname in RANDOM and fname not in self.symbols:
             if node.args or node.keywords:
                 self.fail(f"{fname}() takes no arguments")
@@ -267,11 +286,23 @@ class _Translator:
             self.fail(f"{fname}() takes {nargs} argument{'s' if nargs > 1 else ''}, got {len(node.args)}")
         if fname == "where":
             cond, a, b = node.args
-            return func(self.boolean(cond), self.number(a), self.number(b))
+            allowed, self.crossing_ok = self.crossing_ok, False
+            try:
+                return func(self.boolean(cond), self.number(a), self.number(b))
+            finally:
+                self.crossing_ok = allowed
         args = [self.number(a) for a in node.args]
         if isinstance(func, type):  # a SymPy function: keep it unevaluated too
             return func(*args, evaluate=False)
         return func(*args)
+
+    def crossing(self, node):
+        """``crosses(x, threshold)``: only in a spike condition, outside ``where``."""
+        if not self.crossing_ok:
+            self.fail("crosses() is only allowed in a spike condition, outside where()")
+        if node.keywords or len(node.args) != 2:
+            self.fail(f"crosses() takes 2 arguments (x, threshold), got {len(node.args) + len(node.keywords)}")
+        return Crosses(*[self.number(a) for a in node.args])
 
     def number(self, node):
         value = self.visit(node)
@@ -326,6 +357,7 @@ def parse_expression(text, symbols, path, boolean=False):
             text.line,
         )
     translator = _Translator(text, symbols, path)
+    translator.crossing_ok = boolean
     try:
         value = translator.boolean(tree.body) if boolean else translator.number(tree.body)
     except RecursionError:

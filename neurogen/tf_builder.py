@@ -73,6 +73,7 @@ class GeneratedBuilder(TFNeuronBuilder):
         self.alpha = self.params.get("amplitude", 1) / signals.dt
         self.dtype = signals.dtype
         self.config = config
+        self.dt_value = signals.dt_val  # a number: sub-step counts are known when building
         # NengoDL calls build_pre again on the same builder when it rebuilds its
         # model (fit, evaluate, ...): start from the class's value each time
         self.spiking = type(self).spiking
@@ -329,6 +330,21 @@ class GeneratedBuilder(TFNeuronBuilder):
         if self.training == "surrogate":
             return straight_through(count, proxy)
         return count
+
+    #: sub-step loops up to this many iterations are unrolled, longer ones run as a
+    #: ``tf.while_loop`` (see benchmarks/bench_substeps.py)
+    unroll_substeps = 8
+
+    def substep_loop(self, n, body, values):
+        """``values = body(*values)``, ``n`` times (``n`` is a Python int): unrolled
+        up to :attr:`unroll_substeps`, else a ``tf.while_loop``.  A step with random
+        draws is always unrolled: each traced pass of ``body`` gets its own seeds,
+        while a ``tf.while_loop`` would repeat one sub-step's numbers."""
+        if n <= self.unroll_substeps or self.draws:
+            for _ in range(n):
+                values = body(*values)
+            return values
+        return tf.while_loop(lambda *_: True, body, values, maximum_iterations=n)
 
     def propagator(self, matrix, h):
         """``(phi, gamma)`` of ``expm([[A, I], [0, 0]] h)`` for the rows ``matrix`` of
