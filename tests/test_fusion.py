@@ -28,6 +28,7 @@ def make_builder(name, dtype, training="rate", **params):
     builder.dtype, builder.training, builder.smoothing = dtype, training, None
     builder.surrogate, builder.scale = "fast_sigmoid", tf.constant(5.0, dtype)
     builder.fuse_min_size = 0  # fuse the small test groups too
+    builder.dt_value = 0.001  # the simulator step (sub-stepped specs read it)
     if getattr(mod.BUILDER, "draws", 0):  # a stochastic spec: seeds as build_random makes them
         builder.op_seeds = tf.constant(np.arange(1, mod.BUILDER.draws + 1) * 7919, tf.int64)
     return mod, neuron, builder
@@ -63,7 +64,9 @@ def test_fused_step_matches_plain_step(name):
     J = tf.constant(np.linspace(-2, 40, 48)[None, :], dtype)
     plain = run_steps(builder, neuron, J, dtype, 60, fused=False)
     fused = run_steps(builder, neuron, J, dtype, 60, fused=True)
-    np.testing.assert_allclose(fused, plain, rtol=1e-12, atol=1e-12)
+    # XLA may reassociate float64 sums: 1e-12 per step grows over the 20-sub-step
+    # conductance models (seen: 7e-12 relative after 60 steps)
+    np.testing.assert_allclose(fused, plain, rtol=1e-10, atol=1e-9)
     assert np.ptp(plain) > 0  # outputs or states change (a test that can fail)
 
 

@@ -17,9 +17,9 @@ from neurogen.reference import Reference
 #: spec -> currents across its firing range (type II models: at and above the jump)
 CURRENTS = {
     "fitzhugh_nagumo": [0.2, 0.5, 1.0, 1.4],
-    "hodgkin_huxley": [5.0, 7.0, 20.0, 50.0],
-    "morris_lecar": [50.0, 95.0, 150.0, 200.0],
-    "wang_buzsaki": [0.1, 0.5, 3.0, 10.0],
+    "hodgkin_huxley": [5.0, 7.0, 50.0],
+    "morris_lecar": [50.0, 95.0, 200.0],
+    "wang_buzsaki": [0.1, 3.0, 10.0],
 }
 
 
