@@ -40,7 +40,8 @@ def numpy_lines(program, model):
     """The NumPy ``step`` body."""
     printer = numpy_printer()
     # parameters may hold one value per neuron, so masked work indexes them too
-    arrays = program.per_neuron(model) | _parameter_locals(program, model)
+    per_neuron = program.per_neuron(model)
+    arrays = per_neuron | _parameter_locals(program, model)
     guarded = set()  # locals that hold values for the masked neurons only
 
     def masked(expr, mask):
@@ -51,7 +52,7 @@ def numpy_lines(program, model):
         return printer.doprint(expr)
 
     lines = []
-    _numpy_block(program.statements, lines, printer, arrays, guarded, masked)
+    _numpy_block(program.statements, lines, printer, per_neuron, guarded, masked)
     return lines
 
 
@@ -68,7 +69,7 @@ def _spiking(body):
     return any(isinstance(s, (Spike, SpikeCount)) for s in body)
 
 
-def _numpy_block(statements, lines, printer, arrays, guarded, masked):
+def _numpy_block(statements, lines, printer, per_neuron, guarded, masked):
     for s in statements:
         if s.comment:
             lines.append(f"# {s.comment}")
@@ -76,14 +77,14 @@ def _numpy_block(statements, lines, printer, arrays, guarded, masked):
         if isinstance(s, SubstepLoop):  # states change in place; spikes are summed
             lines.extend(_substep_header(s, "dt"))
             inner = []
-            _numpy_block(s.body, inner, printer, arrays, guarded, masked)
+            _numpy_block(s.body, inner, printer, per_neuron, guarded, masked)
             if _spiking(s.body):
                 lines.append(f"{SPIKE_TOTAL} = np.zeros_like(J)")
                 inner.append(f"{SPIKE_TOTAL} += spikes")
             lines.append(f"for _ in range({SUBSTEPS}):")
             lines.extend("    " + line for line in inner)
         elif isinstance(s, Assign):
-            copy = s.value.is_Symbol and s.value in arrays  # states change in place
+            copy = s.value.is_Symbol and s.value in per_neuron  # states change in place
             lines.append(f"{s.target} = {s.value}.copy()" if copy else f"{s.target} = {p(s.value)}")
         elif isinstance(s, Store):
             lines.append(f"{s.target}[...] = {p(s.value)}")

@@ -313,7 +313,7 @@ def test_structural_mutations(workdir, case):
     check_spec_bytes(workdir, raw)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], **FUZZ)
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], **FUZZ)
 @given(case=text_mutation())
 def test_text_mutations(workdir, case):
     name, raw = case
