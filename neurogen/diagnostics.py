@@ -246,16 +246,40 @@ def _refires(model):
 
 
 def _units(model):
-    """A time constant named ``tau*`` of more than a second reads like milliseconds."""
+    """A time constant named ``tau*`` of more than a second reads like milliseconds,
+    where the equations it enters also run on a scale of seconds (a ``tau`` in model
+    time units, multiplied by a time scale, does not)."""
     messages = []
     for p in model.parameters:
         value = float(np.max(p.value))
         if p.name.lower().startswith("tau") and value > 1 and "ms" not in (p.doc or "").split():
-            messages.append(
-                f"parameter {p.name} = {value:g} is {value:g} s; did you mean "
-                f"{value / 1000:g} s? (time constants are in seconds)"
-            )
+            if _time_scale(model, model.symbols[p.name]) > 1:
+                messages.append(
+                    f"parameter {p.name} = {value:g} is {value:g} s; did you mean "
+                    f"{value / 1000:g} s? (time constants are in seconds)"
+                )
     return messages
+
+
+def _time_scale(model, parameter):
+    """The slowest time scale, ``1/|df/dx|`` at the initial state and the default
+    parameters, of the ODEs ``dx/dt = f`` that read ``parameter`` (its own value where
+    ``df/dx`` vanishes there)."""
+    values = defaults(model)
+    point = {**values, J: 0.0, DT: DEFAULT_DT, OUTPUT: 0.0}
+    point.update({s: float(representative_value(init)) for _, s, init in model.states})
+    names = {s: v for s, v in model.step_values}
+    scales = []
+    for u in model.dynamics + model.after_output:
+        expr = evaluated(u.expr).xreplace(names)
+        if not u.ode or parameter not in expr.free_symbols:
+            continue
+        try:
+            rate = abs(float(sp.diff(expr, u.target).subs(point)))
+        except (TypeError, ValueError):
+            rate = 0.0
+        scales.append(1 / rate if math.isfinite(rate) and rate > 0 else values[parameter])
+    return max(scales, default=values[parameter])
 
 
 def _silent(model, sampler):

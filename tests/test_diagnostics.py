@@ -115,6 +115,15 @@ def test_time_constant_in_ms(tmp_path):
     assert any("tau = 20 is 20 s; did you mean 0.02 s?" in m for m in messages)
 
 
+def test_time_constant_in_model_units_is_not_read_as_ms(tmp_path):
+    """``tau = 20`` model units of ``time_scale = 1 ms``: the equation's time scale
+    is 20 ms, so no warning (FitzHugh-Nagumo's ``tau_w``)."""
+    path = _spec(tmp_path, tau=20)
+    text = path.read_text().replace("k = 0.1", "k = 0.1\ntime_scale = 0.001")
+    path.write_text(text.replace("/ tau :", "/ (tau * time_scale) :"))
+    assert not any("did you mean" in m for m in _messages(path))
+
+
 def test_never_fires_over_the_table_range(tmp_path):
     messages = _messages(_spec(tmp_path, threshold=1000))
     assert any("never fires for J from 0 to 20" in m for m in messages)
