@@ -258,7 +258,7 @@ def build_ensemble(model, ens, *args, **kwargs):
 
         out = model.sig[ens.neurons]["out"]
         op = next(op for op in reversed(model.operators) if getattr(op, "output", None) is out)
-        add_signals(model, ens, built, op)
+        add_signals(model, ens.neurons, built, op, ens.n_neurons)
     return result
 
 

@@ -101,25 +101,23 @@ class GeneratedBuilder(TFNeuronBuilder):
 
     def _build_trainable(self, signals, config, neurons, sizes):
         """Parameters read from signals (see :mod:`neurogen.trainable`), for groups
-        where some instance trains some parameter."""
+        where some ensemble learns some parameter (``op.learned``)."""
         self.trainable = {}
-        trained = {name for n in neurons for name in getattr(n, "trainable", ())}
+        learned = [getattr(op, "learned", ()) if getattr(op, "parameter_signals", None) else ()
+                   for op in self.ops]
+        trained = set().union(*learned)
         if not trained:
             return
-        if any(not hasattr(op, "parameter_signals") for op in self.ops):
-            raise BuildError(
-                f"{self.neuron_type.__name__}: trainable parameters need the ensemble "
-                "built by nengo's ensemble builder (neurogen adds their signals there)")
         if not config.inference_only and self.neuron_type.rate_table_options is not None:
-            if any(getattr(n, "training", "rate") == "rate" and getattr(n, "trainable", ()) for n in neurons):
+            if any(getattr(n, "training", "rate") == "rate" and names for n, names in zip(neurons, learned)):
                 raise BuildError(
                     f"{self.neuron_type.__name__}'s rate is a simulated table, which does not "
                     "follow its parameters: train them with training='surrogate'")
         for name in sorted(trained):
             data = signals.combine([op.parameter_signals[name] for op in self.ops])
-            learn = [name in getattr(n, "trainable", ()) for n in neurons]
+            learn = [name in names for names in learned]
             mask = None if all(learn) else self._constant(learn, sizes, tf.bool)
-            self.trainable[name] = (data, bounds(neurons[0], name), mask)
+            self.trainable[name] = (data, bounds(neurons[0], name), mask, self.params[name])
 
     def guarded(self, value, like):
         """``value`` (a parameter, read where a mask drops some neurons) per neuron,
@@ -132,11 +130,11 @@ class GeneratedBuilder(TFNeuronBuilder):
     def read_parameters(self, signals):
         """``self.params`` with the trainable parameters' live values: called at
         each step (the variables change during training)."""
-        for name, (data, (low, high), mask) in self.trainable.items():
+        for name, (data, (low, high), mask, constant) in self.trainable.items():
             raw = tf.reshape(signals.gather(data), (1, -1))
             value = from_raw(raw, low, high, ops=tf.math)
-            if mask is not None:  # trained by some instances only
-                value = tf.where(mask, value, tf.stop_gradient(value))
+            if mask is not None:  # learned by some ensembles: the others keep their values
+                value = tf.where(mask, value, tf.cast(constant, value.dtype))
             self.params[name] = value
 
     @staticmethod
@@ -187,6 +185,14 @@ class GeneratedBuilder(TFNeuronBuilder):
             self.draw_position(signals)
         J = signals.gather(self.J_data)
         state = {s: signals.gather(d) for s, d in self.state_data.items()}
+        if self.training == "surrogate" and not self.config.inference_only:
+            # a value masked out by a `where` (a state past a reset, exp of a large
+            # number) can be non-finite, and its gradient 0 * inf is NaN: through
+            # time, it would reach every weight.  Zero such gradients at the inputs.
+            J = _finite_gradient(J)
+            state = {s: _finite_gradient(x) for s, x in state.items()}
+            self.params.update({k: _finite_gradient(v) for k, v in self.params.items()
+                                if k in self.trainable})
         stepped = tf.nest.flatten(self.fused_step(J, signals.dt, **state))
         if len(stepped) != 1 + len(state):
             raise ValueError(f"`{type(self).__name__}.step` must return the output and {len(state)} states")

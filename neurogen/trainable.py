@@ -18,6 +18,7 @@ value on a closed bound starts that far inside it).
 """
 
 import numpy as np
+from nengo.exceptions import BuildError
 
 __all__ = ["learned_parameters", "freeze_parameters"]
 
@@ -75,28 +76,71 @@ class _NumPyOps:
         return np.logaddexp(0, x)
 
 
-def add_signals(model, ens, neuron_type, op):
-    """One signal per parameter (the raw values) for ``op``, the operator of ``ens``
-    whose type trains some parameters."""
+def add_signals(model, key, neuron_type, op, n_neurons):
+    """One signal per parameter (the raw values) for ``op``, the operator of the
+    neurons ``key`` (``ens.neurons``; None: an operator not built from an ensemble);
+    they are trainable until :func:`mark_signals` decides otherwise."""
     from nengo.builder import Signal
 
     op.parameter_signals = {}
     for name in neuron_type.builder_parameters():
-        value = np.broadcast_to(getattr(neuron_type, name), (ens.n_neurons,))
-        sig = Signal(to_raw(value, *bounds(neuron_type, name)), name=f"{ens.neurons}.{name}")
-        model.sig[ens.neurons][PREFIX + name] = sig
+        value = np.broadcast_to(getattr(neuron_type, name), (n_neurons,))
+        sig = Signal(to_raw(value, *bounds(neuron_type, name)), name=f"{key or op}.{name}")
+        if key is not None:
+            model.sig[key][PREFIX + name] = sig
         op.reads.append(sig)
         op.parameter_signals[name] = sig
+    op.learned = tuple(neuron_type.trainable)
 
 
 def mark_signals(tensor_graph):
-    """After NengoDL's ``mark_signals``: a neuron parameter signal is trainable
-    exactly where its ensemble's bias is (config, inference_only)."""
-    for obj, sigs in tensor_graph.model.sig.items():
-        for key, sig in sigs.items():
-            if isinstance(key, str) and key.startswith(PREFIX):
-                sig.trainable = sig.base.trainable = sigs["bias"].trainable
+    """After NengoDL's ``mark_signals`` (before it merges operators): an ensemble
+    learns its type's ``trainable`` parameters where its bias is trainable (NengoDL's
+    config, ``inference_only``), recorded as ``op.learned``.
+
+    NengoDL merges operators only where their signals match in number and in
+    trainable flags, so all ensembles of a neuron type get the same signals: where
+    some ensemble of the type learns, every one of them reads trainable parameter
+    signals (those it does not learn have their gradient cut in the builder);
+    where none does, none reads any, and the builder uses constants."""
+    from nengo.builder.neurons import SimNeurons
+
+    model = tensor_graph.model
+    owners = {id(sigs["out"]): (key, sigs) for key, sigs in list(model.sig.items())
+              if "out" in sigs and "bias" in sigs}
+    by_type = {}
+    for op in model.operators:
+        if isinstance(op, SimNeurons) and hasattr(op.neurons, "builder_parameters"):
+            by_type.setdefault(type(op.neurons), []).append(op)
+    for ops in by_type.values():
+        for op in ops:
+            key, sigs = owners.get(id(op.output), (None, {}))
+            if op.neurons.trainable and key is None:
+                raise BuildError(
+                    f"{type(op.neurons).__name__}: trainable parameters need the ensemble "
+                    "built by nengo's ensemble builder (neurogen adds their signals there)")
+            on = key is not None and bool(sigs["bias"].trainable)
+            op.learned = tuple(op.neurons.trainable) if on else ()
+        learning = any(op.learned for op in ops)
+        for op in ops:
+            key, sigs = owners.get(id(op.output), (None, {}))
+            if not learning:
+                _remove_signals(op, sigs)
+                continue
+            if not getattr(op, "parameter_signals", None):
+                learned = op.learned
+                add_signals(model, key, op.neurons, op, op.J.shape[0])
+                op.learned = learned
+            for sig in op.parameter_signals.values():
+                sig.trainable = sig.base.trainable = True
                 sig.minibatched = sig.base.minibatched = False
+
+
+def _remove_signals(op, sigs):
+    for name, sig in getattr(op, "parameter_signals", {}).items():
+        op.reads.remove(sig)
+        sigs.pop(PREFIX + name, None)
+    op.parameter_signals = {}
 
 
 def _operator(sim, ens):
@@ -117,7 +161,7 @@ def learned_parameters(sim, ens):
     values = {}
     signals = getattr(op, "parameter_signals", {})
     for name in neuron_type.builder_parameters():
-        if name in signals and hasattr(sim, "tensor_graph"):
+        if name in getattr(op, "learned", ()) and hasattr(sim, "tensor_graph"):
             raw = sim.data.get_params((ens.neurons, PREFIX + name))[0]
             raw = np.asarray(raw, dtype=sim.tensor_graph.dtype)  # as NengoDL computes it
             value = from_raw(raw, *bounds(neuron_type, name), ops=_NumPyOps)

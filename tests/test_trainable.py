@@ -111,23 +111,42 @@ def _fit(sim, inp, probe, lr, epochs=3, steps=4):
 
 @pytest.mark.slow
 def test_mixed_group_trains_each_ensembles_own_parameters():
-    """Ensembles training tau_rc, tau_ref (and one switched off with NengoDL's
-    config) share one operator group; each changes only what it trains."""
+    """Ensembles of one type training tau_rc, tau_ref, one switched off with
+    NengoDL's config and one without ``trainable`` are mergeable into one operator
+    group (NengoDL's own test); each changes only what it trains."""
+    from nengo_dl.graph_optimizer import mergeable
+
     types = (LIF(tau_rc=TAU, trainable=("tau_rc",)), LIF(trainable=("tau_ref",)),
-             LIF(trainable=("tau_rc",)))
-    net, inp, (a, b, c), probe, _ = _network(*types)
+             LIF(trainable=("tau_rc",)), LIF())
+    net, inp, ensembles, probe, _ = _network(*types)
+    a, b, c, d = ensembles
     with net:
         nengo_dl.configure_settings(trainable=None)
         net.config[c.neurons].trainable = False
     with nengo_dl.Simulator(net, minibatch_size=4, progress_bar=False) as sim:
-        groups = [len(g) for g in sim.tensor_graph.plan if type(g[0]).__name__ == "SimNeurons"]
-        before = {e: neurogen.learned_parameters(sim, e) for e in (a, b, c)}
+        ops = [op for op in sim.tensor_graph.model.operators if type(op).__name__ == "SimNeurons"]
+        assert all(mergeable(op, [ops[0]]) for op in ops[1:])
+        assert max(len(g) for g in sim.tensor_graph.plan if g[0] in ops) >= 3
+        before = {e: neurogen.learned_parameters(sim, e) for e in ensembles}
         _fit(sim, inp, probe, lr=1e-3)
-        after = {e: neurogen.learned_parameters(sim, e) for e in (a, b, c)}
-    assert 2 in groups  # a and b merged (c's signals are not trainable: its own group)
-    changed = {(e, k) for e in (a, b, c) for k in before[e] if not np.array_equal(before[e][k], after[e][k])}
+        after = {e: neurogen.learned_parameters(sim, e) for e in ensembles}
+    changed = {(e, k) for e in ensembles for k in before[e] if not np.array_equal(before[e][k], after[e][k])}
     assert changed == {(a, "tau_rc"), (b, "tau_ref")}
     np.testing.assert_allclose(before[a]["tau_rc"], TAU, rtol=1e-6)
+    assert np.all(after[d]["tau_rc"] == LIF().tau_rc)
+
+
+def test_no_parameter_signals_where_nothing_learns():
+    """``inference_only`` (or every ensemble switched off): the operators read no
+    parameter signals, so they merge with untrained ones and use constants."""
+    net, *_ = _network(LIF(trainable=("tau_rc",)), LIF())
+    with net:
+        nengo_dl.configure_settings(inference_only=True)
+    with nengo_dl.Simulator(net, progress_bar=False) as sim:
+        ops = [op for op in sim.tensor_graph.model.operators if type(op).__name__ == "SimNeurons"]
+        assert [len(op.reads) for op in ops] == [1, 1]
+        assert not any(op.learned for op in ops)
+        assert [len(g) for g in sim.tensor_graph.plan if g[0] in ops] == [2]
 
 
 @pytest.mark.slow
@@ -145,6 +164,27 @@ def test_bounds_hold_after_aggressive_training():
     assert np.all(values["tau_rc"] > 0) and np.all(values["tau_ref"] >= 0)
     assert np.all(values["amplitude"] > 0)
     assert not np.allclose(values["tau_rc"], TAU)
+
+
+@pytest.mark.parametrize("module, cls, names", [
+    ("izhikevich", "Izhikevich", ("tau_recovery", "coupling")),
+    ("adaptive_lif", "AdaptiveLIF", ("tau_rc", "tau_n", "inc_n")),
+])
+def test_parameters_stay_finite_under_aggressive_surrogate_training(module, cls, names):
+    """Adam with learning rate 100 through time: states masked out by a reset (or
+    exp of a large number) are non-finite in the unused branch; their 0 * inf
+    gradients must not reach the parameters (they did, as NaN, before the
+    builder zeroed non-finite gradients at the step's inputs)."""
+    import importlib
+
+    neuron_type = getattr(importlib.import_module(f"generated.{module}"), cls)
+    net, inp, (ens,), probe, _ = _network(neuron_type(trainable=names, training="surrogate"))
+    with nengo_dl.Simulator(net, minibatch_size=4, progress_bar=False) as sim:
+        sim.compile(optimizer=tf.optimizers.Adam(100.0), loss="mse")
+        sim.fit({inp: np.full((4, 20, 1), 0.6)}, {probe: np.full((4, 20, 1), 10.0)}, epochs=5, verbose=0)
+        values = neurogen.learned_parameters(sim, ens)
+    assert all(np.all(np.isfinite(values[n])) for n in names), values
+    neuron_type(**{n: values[n] for n in names})  # inside their bounds
 
 
 @pytest.mark.slow
