@@ -2,12 +2,11 @@
 
 A generated type built with ``trainable=("tau_rc", ...)`` gets, per ensemble, one
 signal per parameter (``model.sig[ens.neurons]["neurogen:<name>"]``), read by the
-``SimNeurons`` operator.  NengoDL marks them trainable like the ensemble's biases
-(so ``net.config[obj].trainable = False`` switches them off), keeps them in its
+``SimNeurons`` operator.  An ensemble learns them where NengoDL trains its bias
+(so ``net.config[obj].trainable = False`` switches them off); they are NengoDL
 trainable variables (``sim.fit``, ``sim.save_params`` / ``load_params``), and the
-builder reads the parameter from them, with the gradient stopped for parameters
-an ensemble does not train (so ensembles that train different parameters share
-one operator group).
+builder reads each learned parameter from them (see :func:`mark_signals` for how
+ensembles of one type keep sharing one operator group).
 
 Bounds hold by reparametrisation: the signal holds an unconstrained ``raw``
 value and the parameter is ``low + softplus(raw)`` (low bound), ``high -
