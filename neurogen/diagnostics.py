@@ -66,7 +66,7 @@ class Sampler:
         model = self.model
         params = {p.name: float(np.mean(p.value)) for p in model.parameters}
         try:
-            ref = Reference(model, params)
+            ref = Reference(model, params, drift=True)
         except Unsupported:
             return np.zeros((0, 1))
         self._reference = ref

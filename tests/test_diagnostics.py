@@ -70,6 +70,16 @@ def test_unstable_nonlinear_update_names_the_step_and_substeps(tmp_path):
     assert not any("unstable" in m for m in _messages(path, dt=limit / 2))
 
 
+def test_noisy_model_is_judged_by_its_drift(tmp_path):
+    # the same unstable update with white noise added: the noise-free drift is sampled
+    path = _spec(tmp_path, tau=0.0004, k=1.0)
+    text = path.read_text().replace("/ tau : euler", "/ tau + 0.1 * xi : euler")
+    assert "xi" in text
+    path.write_text(text)
+    (message,) = [m for m in _messages(path) if "unstable" in m]
+    assert "method 'euler' is unstable at dt = 0.001 s" in message
+
+
 def test_sampled_limit_is_baked_into_max_dt(tmp_path, build_module):
     mod = build_module(tmp_path, _spec(tmp_path, tau=0.0004, k=1.0).read_text())
     nt = mod.NEURON_TYPE()
