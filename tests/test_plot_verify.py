@@ -271,3 +271,45 @@ def test_rate_onset():
 
     assert rate_onset(*reversed(load(REPO / "specs" / "lif_rate.toml"))) == pytest.approx(1.0, abs=1e-6)
     assert rate_onset(*reversed(load(REPO / "specs" / "sigmoid.toml"))) is None  # never zero
+
+
+# a non-linear leak integrated by euler in sub-steps of at most 0.2 ms
+SUBSTEPPED = """
+[neuron]
+name = "Cubic"
+[parameters]
+tau = 0.01
+[state]
+v = 0
+[dynamics]
+max_step = 0.0002
+equations = "dv/dt = (J - v - v**3) / tau : euler"
+[spike]
+condition = "v > 1"
+reset = ["v = 0"]
+"""
+
+
+def _order_check(tmp_path, text):
+    path = write(tmp_path, text)
+    compiled = compile_spec(path)
+    model, neuron = compiled.model, compiled_module(compiled).NEURON_TYPE()
+    reference = verify.Reference(model, {p.name: getattr(neuron, p.name) for p in model.parameters})
+    state0 = verify.initial_state(model)
+    return verify.check_order(model, compiled.program, neuron, reference, 2.0, state0, 1e-3)
+
+
+def test_convergence_order_halves_the_sub_steps_of_a_max_step_model(tmp_path):
+    # halving nengo's dt keeps sub-steps of max_step: the check halves the sub-step
+    check = _order_check(tmp_path, SUBSTEPPED)
+    assert check.status == verify.PASS, check
+    assert "dt = 0.0002, 0.0001, 5e-05 s" in check.detail
+    assert 0.8 < check.value < 1.3  # euler
+
+
+def test_convergence_order_uses_an_input_that_moves_the_state(tmp_path):
+    # levels tried for threshold 2: J = 1 spikes (at v = 0.05), J = 0 leaves v at rest
+    # (any method is exact there), J = -2 moves v: that one is used
+    check = _order_check(tmp_path, SUBSTEPPED.replace('"v > 1"', '"v > 0.05"'))
+    assert "at J = -2 " in check.compares, check
+    assert math.isfinite(check.value) and check.value > 0.8
