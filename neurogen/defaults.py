@@ -6,6 +6,7 @@ short simulation agrees with one at ``dt / 2``, and the threshold by a bracket
 search on simulations at that step.
 """
 
+import hashlib
 import importlib.util
 import inspect
 import math
@@ -24,10 +25,14 @@ PROBE_STEPS = 5000  # ... or this many steps, if fewer
 
 
 def load_module(path, name=None):
-    """Import a generated module from a file path."""
+    """Import a generated module from a file path (recording the hash of its source,
+    which keys its rate tables on disk after a temporary file is gone)."""
+    from . import table_cache
+
     name = name or f"_neurogen_verify_{Path(path).stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    setattr(module, table_cache.SOURCE_HASH, hashlib.sha256(Path(path).read_bytes()).hexdigest())
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module

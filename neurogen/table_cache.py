@@ -11,6 +11,11 @@ The cache directory is ``platformdirs.user_cache_dir("neurogen")``, or
 are written to a temporary name and renamed, so concurrent processes never read
 a partial table; a file that cannot be read or does not match its key is ignored
 (and replaced by the next save).
+
+A module imported from a file that is gone by the time its table is keyed (``neurogen
+verify`` and ``plot`` import the freshly compiled text from a temporary folder) names
+the sha256 of its source in :data:`SOURCE_HASH`, which is what hashing the file
+would give: the same text shares its tables with the built module.
 """
 
 import hashlib
@@ -24,6 +29,8 @@ import numpy as np
 from . import __version__
 
 FORMAT = "neurogen-rate-table-2"
+#: module attribute: the sha256 of the module's source, where it was recorded on import
+SOURCE_HASH = "__neurogen_source_sha256__"
 
 
 def directory():
@@ -44,8 +51,7 @@ def key(neuron_type, params, options, simulator_file):
     neuron type's classes is unknown (then nothing is cached)."""
     parts = [FORMAT, __version__, _file_hash(simulator_file)]
     for cls in type(neuron_type).__mro__[:-1]:  # all but object
-        path = _source_file(cls)
-        digest = _file_hash(path) if path else None
+        digest = _class_hash(cls)
         if digest is None:
             return None
         parts += [cls.__qualname__, digest]  # the module's file, whatever its import name
@@ -54,6 +60,15 @@ def key(neuron_type, params, options, simulator_file):
     for part in parts:
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
+
+
+def _class_hash(cls):
+    """sha256 of the source of the module defining ``cls`` (None where unknown)."""
+    recorded = getattr(sys.modules.get(cls.__module__), SOURCE_HASH, None)
+    if recorded is not None:
+        return recorded
+    path = _source_file(cls)
+    return _file_hash(path) if path else None
 
 
 def _source_file(cls):

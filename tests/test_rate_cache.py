@@ -122,6 +122,30 @@ def test_key_depends_on_parameters_options_and_source(build_module, tmp_path):
     assert key != key_of(neuron, params, options, simulator=table_cache.__file__)  # another simulator
 
 
+def test_module_from_a_temporary_file_shares_the_built_modules_tables(qif_module, tmp_path):
+    # verify and plot import the compiled text from a temporary folder that is gone
+    # when the table is keyed: the recorded source hash keys it as the built file
+    from neurogen.build import compile_spec
+    from neurogen.defaults import compiled_module, load_module
+
+    built = load_module(qif_module, name="_qif_built")
+    compiled = compile_spec(qif_module.parent.parent / "qif.toml")
+    assert compiled.text == Path(qif_module).read_text()
+    fresh = compiled_module(compiled)
+    assert not Path(fresh.__file__).exists()
+
+    def key_of(module):
+        neuron = module.QIF()
+        return table_cache.key(neuron, runtime._params(neuron), dict(module.QIF.rate_table_options), runtime.__file__)
+
+    assert key_of(fresh) is not None
+    assert key_of(fresh) == key_of(built)
+    edited = tmp_path / "qif.py"  # other text, other tables
+    edited.write_text(compiled.text.replace("((voltage**2 + J) - 1)", "((voltage**2 + J) - 1.5)"))
+    assert edited.read_text() != compiled.text
+    assert key_of(load_module(edited, name="_qif_edited")) != key_of(built)
+
+
 def test_memory_cache_is_bounded(build_module, tmp_path, monkeypatch):
     module = build_module(tmp_path, SPEC, name="qif")
     monkeypatch.setattr(runtime, "MEMORY_TABLES", 2)
