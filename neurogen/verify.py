@@ -355,9 +355,7 @@ def _checks(model, program, module, neuron, report, inputs, state0, duration, qu
 def check_rate_statistics(module, report, quick):
     """Stochastic specs: mean rates of NumPy and NengoDL (different random numbers)
     agree within their standard errors (a z-test per current)."""
-    scale = abs(report.threshold) if report.threshold else 1.0
-    base = report.threshold if report.threshold is not None else 0.0
-    currents = [base + f * scale for f in (0.2, 1.0, 4.0)]
+    currents = _rate_levels(module.NEURON_TYPE(), report.threshold)
     n, duration = (50, 0.2) if quick else (200, 0.5)
     check = Check(
         "rate-statistics",
@@ -378,6 +376,21 @@ def check_rate_statistics(module, report, quick):
             "scale their random numbers differently; compare both with `neurogen show`"
         )
     return check
+
+
+def _rate_levels(neuron, threshold, fractions=(0.05, 0.25, 0.6)):
+    """Currents at which the tabulated mean rate reaches ``fractions`` of its top (a
+    noisy neuron's mean rate creeps up from far below its deterministic threshold, so
+    steps above the threshold would test near-silent neurons), else steps above the
+    threshold."""
+    if getattr(neuron, "rate_table_options", None):
+        table = neuron.rate_table()
+        top = float(np.max(table.values))
+        if top > 0:
+            return [float(table.currents[np.argmax(table.values >= f * top)]) for f in fractions]
+    scale = abs(threshold) if threshold else 1.0
+    base = threshold if threshold is not None else 0.0
+    return [base + f * scale for f in (0.2, 1.0, 4.0)]
 
 
 def check_noise_variance(model, neuron, state0, dt):

@@ -203,6 +203,10 @@ def test_verify_is_statistical_and_catches_a_wrong_noise_scale(monkeypatch):
     assert names[:2] == ["rate-statistics", "noise-variance"]
     assert all(c.compares.startswith("statistical") for c in report.checks[:2])
     assert "numpy-vs-nengodl" not in names  # never a "0 difference" for random numbers
+    # the currents are where the noisy neurons fire (5-60 % of the table's top rate),
+    # not steps above a threshold the mean rate creeps up from
+    pairs = report.checks[0].detail.removeprefix("rates ").removesuffix(" Hz (NumPy/NengoDL)").split(", ")
+    assert min(float(pair.split("/")[0]) for pair in pairs) > 5, report.checks[0].detail
 
     real = noise.increment  # planted bug: twice the noise, in NumPy and NengoDL alike
     monkeypatch.setattr(noise, "increment", lambda *a: real(*a) * 2)
