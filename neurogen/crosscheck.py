@@ -50,7 +50,7 @@ def numpy_vs_tf(module, J, state, dt, steps=2):
     import nengo_dl
 
     n = len(J)
-    neuron = module.NEURON_TYPE(initial_state={k: _per_neuron(v) for k, v in state.items()})
+    neuron = module.NEURON_TYPE(initial_state={k: nengo.dists.Samples(v) for k, v in state.items()})
     with nengo.Network() as net:
         nengo_dl.configure_settings(dtype="float64", inference_only=True)
         stim = nengo.Node(np.asarray(J, dtype=float))
@@ -89,18 +89,6 @@ def _no_tuning_curves(cls):
             del cls.max_rates_intercepts
         else:
             cls.max_rates_intercepts = saved
-
-
-def _per_neuron(values):
-    """The distribution that gives neuron i ``values[i]`` (and every neuron
-    ``values[0]`` for other sizes: a rate table simulating the type)."""
-    import nengo
-
-    class PerNeuron(nengo.dists.Samples):
-        def sample(self, n, d=None, rng=np.random):
-            return super().sample(n, d, rng) if n == len(values) else np.full(n, values[0])
-
-    return PerNeuron(values)
 
 
 def rate_statistics(module, currents, n, duration, dt, seed=0):
