@@ -56,3 +56,14 @@ def test_overflow_and_domain_errors_fall_back_on_numpy(tmp_path):
         assert math.isnan(reference.rhs(np.array([0.0]), -1.0)[0])  # math.log(-1) is a domain error
         assert reference.rhs(np.array([0.0]), 0.0)[0] == -math.inf  # math.log(0) too
     np.testing.assert_allclose(reference.rhs(np.array([1.0]), 2.0), [math.e + math.log(2)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "softplus", "expm1", "log1p"])
+def test_scalar_functions_match_numpys(name):
+    from neurogen.reference import MODULES, SCALAR_MODULES
+
+    fast, slow = SCALAR_MODULES[0][name], MODULES[0][name]
+    xs = np.concatenate([np.linspace(-30, 30, 601), [-700.0, -1e-12, 0.0, 1e-12, 700.0]])
+    if name == "log1p":
+        xs = xs[xs > -1]
+    np.testing.assert_allclose([fast(float(x)) for x in xs], slow(xs), rtol=1e-13, atol=1e-300)
