@@ -326,7 +326,7 @@ def _checks(model, program, module, neuron, report, inputs, state0, duration, qu
     names = ("spike-times", "convergence-order")
     stochastic = is_stochastic(neuron)
     if stochastic:
-        yield check_rate_statistics(module, report, quick)
+        yield check_rate_statistics(module, neuron, report, quick)
         yield from check_noise_variance(model, neuron, state0, report.dt)
     else:
         yield check_tf(module, model, neuron, inputs, 0.1 if quick else duration, state0, report.dt)
@@ -352,10 +352,10 @@ def _checks(model, program, module, neuron, report, inputs, state0, duration, qu
         yield check_order(model, program, neuron, reference, report.threshold, state0, report.dt)
 
 
-def check_rate_statistics(module, report, quick):
+def check_rate_statistics(module, neuron, report, quick):
     """Stochastic specs: mean rates of NumPy and NengoDL (different random numbers)
     agree within their standard errors (a z-test per current)."""
-    currents = _rate_levels(module.NEURON_TYPE(), report.threshold)
+    currents = _rate_levels(neuron, report.threshold)
     n, duration = (50, 0.2) if quick else (200, 0.5)
     check = Check(
         "rate-statistics",

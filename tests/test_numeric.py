@@ -34,15 +34,20 @@ def test_numpy_step_stays_finite(name, dtype):
                     assert np.all(np.isfinite(value)), (name, key)
 
 
+def _small_rate_table(monkeypatch, cls):
+    """``cls`` with a small, quick rate table (where it tabulates one): nengo tabulates
+    max_rates even for given gains and biases, which these tests do not read."""
+    if getattr(cls, "rate_table_options", None):
+        small = dict(cls.rate_table_options, points=16, settle=0.01, duration=0.05)
+        monkeypatch.setattr(cls, "rate_table_options", small)
+    return cls
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", MODULES)
 def test_nengo_dl_step_stays_finite(name, dtype, monkeypatch):
-    cls = module(name).NEURON_TYPE
-    if getattr(cls, "rate_table_options", None):  # nengo tabulates max_rates even for given gains
-        small = dict(cls.rate_table_options, points=16, settle=0.01, duration=0.05)
-        monkeypatch.setattr(cls, "rate_table_options", small)
-    neuron_type = cls()
+    neuron_type = _small_rate_table(monkeypatch, module(name).NEURON_TYPE)()
     with nengo.Network() as net:
         # inference only: the training-mode rate table is not what this test is about
         nengo_dl.configure_settings(dtype=dtype, inference_only=True)
@@ -61,10 +66,7 @@ def test_nengo_dl_step_stays_finite(name, dtype, monkeypatch):
 def test_unstable_time_step_is_refused_at_build(monkeypatch):
     from generated.adaptive_lif import AdaptiveLIF
 
-    # nengo tabulates max_rates even for given gains: keep that table small here
-    small = dict(AdaptiveLIF.rate_table_options, points=16, settle=0.01, duration=0.05)
-    monkeypatch.setattr(AdaptiveLIF, "rate_table_options", small)
-    neuron_type = AdaptiveLIF(tau_n=1e-4)  # explicit Euler needs dt <= 2 tau_n
+    neuron_type = _small_rate_table(monkeypatch, AdaptiveLIF)(tau_n=1e-4)  # explicit Euler needs dt <= 2 tau_n
     assert neuron_type.max_dt() == pytest.approx(2e-4)
     with nengo.Network() as net:  # (gain and bias given: no f-I curve at the bad dt)
         nengo.Ensemble(5, 1, neuron_type=neuron_type, gain=np.ones(5), bias=np.ones(5))
